@@ -1,0 +1,71 @@
+# Two commands: `make run` serves the demo shop, `make test` runs every test.
+# Both set up what they need first (virtual environment, translations, database).
+
+PYTHON ?= python3
+VENV ?= .venv
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app app
+PO_FILES := $(wildcard translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+
+.PHONY: run test setup test-setup translations migrate lint extract-messages clean
+
+run: setup migrate
+	@$(FLASK) demo-data --if-empty
+	@echo ""
+	@echo "  After-sales desk: http://$(HOST):$(PORT)/"
+	@$(FLASK) demo-logins
+	@echo ""
+	$(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread --threads 4 --bind $(HOST):$(PORT) --access-logfile - --timeout 120 app:app
+
+test: test-setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+setup: $(VENV)/.installed translations
+
+test-setup: setup $(VENV)/.installed-dev system-packages
+
+# A fresh Debian machine may lack the venv module; install it when we are root.
+$(VENV)/bin/python:
+	@$(PYTHON) -m venv --help >/dev/null 2>&1 && $(PYTHON) -c 'import ensurepip' 2>/dev/null || { \
+	  [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv python3-pip; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+# Browser tests drive Debian's Chromium (Playwright cannot download its own here).
+system-packages:
+	@if [ -z "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "Install Chromium first: sudo apt-get install chromium" >&2; exit 1; fi; fi
+
+translations: $(MO_FILES)
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po | $(VENV)/.installed
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@ -l $*
+
+migrate: setup
+	$(FLASK) db upgrade
+
+# For developers: refresh the catalogues after changing UI text, then translate zh.
+extract-messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	  --ignore-dirs=".venv migrations tests bench" -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location --ignore-obsolete
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) $(MO_FILES)

@@ -1,0 +1,152 @@
+"""Application factory. ``app`` at the bottom is what ``flask --app app`` and gunicorn use."""
+
+from __future__ import annotations
+
+import sqlite3
+from zoneinfo import ZoneInfo
+
+from flask import Flask, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import format_datetime
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+import config
+from extensions import babel, csrf, htmx, limiter, login_manager, migrate
+from models import db, load_user_from_session_id, render_migration_item
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(config.DEFAULTS)
+    app.config.from_mapping(config.settings_from_environment(app.instance_path))
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.config["SHOP_TZ"] = ZoneInfo(app.config["SHOP_TIMEZONE"])
+    app.jinja_env.add_extension("jinja2.ext.do")
+
+    db.init_app(app)
+    migrate.init_app(app, db, render_as_batch=True, render_item=render_migration_item)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: app.config["SHOP_TIMEZONE"])
+    login_manager.init_app(app)
+    login_manager.user_loader(load_user_from_session_id)
+    login_manager.login_view = "auth.login"
+    login_manager.unauthorized_handler(unauthorized)
+
+    from blueprints import admin, auth, cases, handoffs, main, reviews, scoring
+
+    for module in (auth, main, cases, reviews, handoffs, scoring, admin):
+        app.register_blueprint(module.bp)
+
+    import commands
+
+    commands.register(app)
+    register_error_handlers(app)
+    register_template_helpers(app)
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        # Every page is personal and live; never let a shared proxy or the back button serve it stale.
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def select_locale() -> str:
+    from flask import current_app
+
+    languages = current_app.config["LANGUAGES"]
+    if current_user and current_user.is_authenticated and current_user.locale in languages:
+        return current_user.locale
+    if session.get("locale") in languages:
+        return session["locale"]
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def unauthorized():
+    """Anonymous visitors go to the login page; an htmx poll sends the whole page there."""
+    target = url_for("auth.login", next=request.full_path.rstrip("?") if request.method == "GET" else None)
+    if request.htmx:
+        login_url = url_for("auth.login")
+        return "", 401, {"HX-Redirect": login_url}
+    flash(_("Please log in to see this page."), "info")
+    return redirect(target)
+
+
+def register_error_handlers(app: Flask) -> None:
+    def render_error(status: int, title: str, message: str):
+        if request.htmx:
+            # Show the message in the flash area instead of replacing the panel that asked.
+            body = render_template("errors/_message.html", title=title, message=message)
+            return body, status, {"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"}
+        return render_template("errors/error.html", title=title, message=message, status=status), status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return render_error(400, _("Form expired"), _("The form was missing its security token or it has expired. Reload the page and try again."))
+
+    @app.errorhandler(400)
+    def bad_request(error):
+        return render_error(400, _("Bad request"), _("The request could not be understood."))
+
+    @app.errorhandler(403)
+    def forbidden(error):
+        return render_error(403, _("Not allowed"), _("Your role does not allow this."))
+
+    @app.errorhandler(404)
+    def not_found(error):
+        return render_error(404, _("Not found"), _("There is nothing at this address."))
+
+    @app.errorhandler(405)
+    def method_not_allowed(error):
+        return render_error(405, _("Not allowed"), _("This address does not accept that kind of request."))
+
+    @app.errorhandler(413)
+    def too_large(error):
+        return render_error(413, _("Too large"), _("The upload is larger than allowed."))
+
+    @app.errorhandler(429)
+    def too_many(error):
+        return render_error(429, _("Too many attempts"), _("Too many attempts. Wait a minute and try again."))
+
+    @app.errorhandler(500)
+    def server_error(error):
+        db.session.rollback()
+        return render_error(500, _("Something went wrong"), _("The error has been logged. Nothing was saved; please try again."))
+
+
+def register_template_helpers(app: Flask) -> None:
+    @app.template_filter("local")
+    def local_time(value, fmt="yyyy-MM-dd HH:mm"):
+        """Show a UTC time in the shop's zone."""
+        if value is None:
+            return ""
+        return format_datetime(value, fmt)
+
+    @app.context_processor
+    def inject_globals():
+        return {"languages": app.config["LANGUAGES"], "current_locale": g.get("locale_code") or select_locale()}
+
+
+app = create_app()

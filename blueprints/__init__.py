@@ -1,0 +1,1 @@
+"""One blueprint per screen; shared view helpers live in blueprints.common."""

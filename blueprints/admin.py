@@ -1,0 +1,210 @@
+"""Accounts, teams and settings, for administrators (settings also for managers)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from blueprints.common import permission_required
+from forms import SettingsForm, TeamForm, UserForm
+from models import (
+    SETTING_DEFAULTS,
+    Team,
+    TimelineEvent,
+    User,
+    VersionConflict,
+    check_version,
+    db,
+    default_compensation_limit,
+    get_setting,
+    record,
+    set_setting,
+)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def get_or_404(model, object_id):
+    """The row with this id, or a 404 page."""
+    obj = db.session.get(model, object_id)
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def active_admin_count() -> int:
+    return db.session.scalar(sa.select(sa.func.count()).where(User.role == "admin", User.active)) or 0
+
+
+def apply_changes(obj, values: dict) -> dict:
+    """Set attributes and return {name: [old, new]} for those that really changed."""
+    changes = {}
+    for name, new in values.items():
+        old = getattr(obj, name)
+        if old != new:
+            changes[name] = [old, new]
+            setattr(obj, name, new)
+    return changes
+
+
+def lockout_error(user: User, role: str, active: bool) -> str | None:
+    """Refuse changes that would leave nobody able to administer the shop."""
+    if user.id == current_user.id and not active:
+        return _("You cannot deactivate your own account.")
+    losing_admin = user.role == "admin" and user.active and (role != "admin" or not active)
+    if losing_admin and active_admin_count() <= 1:
+        return _("This is the last active administrator: make someone else administrator first.")
+    return None
+
+
+def user_values(form: UserForm) -> dict:
+    role = form.role.data
+    if form.unlimited.data:
+        limit = None
+    elif form.compensation_limit.data is not None:
+        limit = form.compensation_limit.data.quantize(Decimal("0.01"))
+    else:
+        limit = default_compensation_limit(role)
+    return {
+        "username": form.username.data.strip(),
+        "display_name": form.display_name.data.strip(),
+        "role": role,
+        "team_id": form.team_id.data or None,
+        "compensation_limit": limit,
+        "active": form.active.data,
+    }
+
+
+@bp.route("/users")
+@permission_required("manage_users")
+def users():
+    return render_template("admin/users.html", users=db.session.scalars(User.ordered()).all())
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@permission_required("manage_users")
+def create_user():
+    form = UserForm()
+    if form.validate_on_submit():
+        user = User(password_hash="")
+        apply_changes(user, user_values(form))
+        user.set_password(form.password.data)
+        db.session.add(user)
+        db.session.flush()
+        record(current_user, "user", user.id, "created", username=user.username, role=user.role,
+               compensation_limit=user.compensation_limit)
+        db.session.commit()
+        flash(_("Account %(name)s created.", name=user.username), "success")
+        return redirect(url_for("admin.users"))
+    return render_template("admin/user_form.html", form=form, user=None)
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@permission_required("manage_users")
+def edit_user(user_id):
+    user = get_or_404(User, user_id)
+    form = UserForm(obj=user, editing=user)
+    if request.method == "GET":
+        form.team_id.data = user.team_id or 0
+        form.unlimited.data = user.compensation_limit is None
+    conflict = None
+    if form.validate_on_submit():
+        values = user_values(form)
+        error = lockout_error(user, values["role"], values["active"])
+        try:
+            check_version(user, form.version.data)
+        except VersionConflict:
+            conflict = user
+        if error:
+            flash(error, "error")
+        elif conflict is None:
+            changes = apply_changes(user, values)
+            if form.password.data:
+                user.set_password(form.password.data)
+                changes["password"] = ["", _("reset")]
+            if changes:
+                record(current_user, "user", user.id, "updated", changes=changes)
+            db.session.commit()
+            flash(_("Account %(name)s saved.", name=user.username), "success")
+            return redirect(url_for("admin.users"))
+    form.version.data = user.version
+    return render_template("admin/user_form.html", form=form, user=user, conflict=conflict)
+
+
+@bp.route("/teams", methods=["GET", "POST"])
+@permission_required("manage_users")
+def teams():
+    form = TeamForm()
+    if form.validate_on_submit():
+        team = Team(name=form.name.data, function=form.function.data, active=True)
+        db.session.add(team)
+        db.session.flush()
+        record(current_user, "team", team.id, "created", name=team.name, function=team.function)
+        db.session.commit()
+        flash(_("Team %(name)s added.", name=team.name), "success")
+        return redirect(url_for("admin.teams"))
+    counts = dict(db.session.execute(
+        sa.select(User.team_id, sa.func.count()).where(User.active).group_by(User.team_id)
+    ).all())
+    return render_template("admin/teams.html", form=form, teams=db.session.scalars(Team.ordered()).all(), counts=counts)
+
+
+@bp.route("/teams/<int:team_id>", methods=["GET", "POST"])
+@permission_required("manage_users")
+def edit_team(team_id):
+    team = get_or_404(Team, team_id)
+    form = TeamForm(obj=team, editing=team)
+    conflict = None
+    if form.validate_on_submit():
+        try:
+            check_version(team, form.version.data)
+        except VersionConflict:
+            conflict = team
+        else:
+            changes = apply_changes(team, {"name": form.name.data, "function": form.function.data, "active": form.active.data})
+            if changes:
+                record(current_user, "team", team.id, "updated", changes=changes)
+            db.session.commit()
+            flash(_("Team %(name)s saved.", name=team.name), "success")
+            return redirect(url_for("admin.teams"))
+    form.version.data = team.version
+    return render_template("admin/team_form.html", form=form, team=team, conflict=conflict)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@permission_required("manage_settings")
+def settings():
+    form = SettingsForm()
+    if request.method == "GET":
+        for key in SETTING_DEFAULTS:
+            if hasattr(form, key):
+                value = get_setting(key)
+                getattr(form, key).data = Decimal(value) if key.startswith("limit_") and value is not None else value
+    if form.validate_on_submit():
+        changes = {}
+        for key in SETTING_DEFAULTS:
+            field = getattr(form, key, None)
+            if field is None:
+                continue
+            value = field.data
+            if isinstance(value, Decimal):
+                value = str(value.quantize(Decimal("0.01")))
+            if get_setting(key) != value:
+                changes[key] = [get_setting(key), value]
+                set_setting(key, value)
+        if changes:
+            record(current_user, "settings", 0, "updated", changes=changes)
+        db.session.commit()
+        flash(_("Settings saved."), "success")
+        return redirect(url_for("admin.settings"))
+    history = db.session.scalars(
+        sa.select(TimelineEvent)
+        .where(TimelineEvent.subject_type.in_(("settings", "user", "team")))
+        .order_by(TimelineEvent.id.desc())
+        .limit(30)
+    ).all()
+    return render_template("admin/settings.html", form=form, history=history)

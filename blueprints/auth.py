@@ -1,0 +1,82 @@
+"""Log in, log out, change one's own password."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from blueprints.common import is_safe_next
+from extensions import limiter
+from forms import ChangePasswordForm, EmptyForm, LoginForm
+from models import User, db, record
+
+bp = Blueprint("auth", __name__, url_prefix="/auth")
+
+# Checked when the username is unknown, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = generate_password_hash("not a real password")
+
+
+def authenticate(username: str, password: str) -> User | None:
+    """The active user with this name and password, or None, in the same time either way."""
+    user = db.session.scalar(User.by_username(username))
+    if user is None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not user.check_password(password) or not user.active:
+        return None
+    return user
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    next_page = request.args.get("next")
+    if request.args.get("lang") in current_app.config["LANGUAGES"]:
+        session["locale"] = request.args["lang"]
+    if current_user.is_authenticated:
+        return redirect(next_page if is_safe_next(next_page) else url_for("main.index"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(form.username.data, form.password.data)
+        if user is None:
+            # Same words for an unknown name, a wrong password and a deactivated account.
+            form.password.errors.append(_("Wrong username or password."))
+        else:
+            chosen_locale = session.get("locale")
+            if chosen_locale and user.locale != chosen_locale:
+                user.locale = chosen_locale
+                db.session.commit()
+            login_user(user, remember=form.remember.data)
+            return redirect(next_page if is_safe_next(next_page) else url_for("main.index"))
+    return render_template("auth/login.html", form=form)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    form = EmptyForm()
+    if form.validate_on_submit():
+        logout_user()
+        flash(_("You have logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not current_user.check_password(form.current_password.data):
+            form.current_password.errors.append(_("The current password is not right."))
+        else:
+            user = current_user._get_current_object()
+            user.set_password(form.new_password.data)
+            record(user, "user", user.id, "password_changed")
+            db.session.commit()
+            # The new session generation ends other sessions; keep this one.
+            login_user(user)
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("main.index"))
+    return render_template("auth/password.html", form=form)

@@ -1,0 +1,67 @@
+"""Configuration: defaults here, then the environment, then a test mapping.
+
+Nothing secret lives in this file. Without ``SECRET_KEY`` in the environment a
+random key is generated on first run and kept in ``instance/secret_key`` so
+sessions survive restarts and every gunicorn worker signs with the same key.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+
+def load_or_create_secret_key(instance_path: str) -> str:
+    """Read the key kept in the instance folder, creating it atomically once."""
+    path = Path(instance_path) / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # O_EXCL: when two workers start together only one writes the key.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32))
+    key = path.read_text().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty: delete it to generate a new key")
+    return key
+
+
+def sqlalchemy_url(raw: str) -> str:
+    """Use psycopg 3 for PostgreSQL URLs written the usual way."""
+    for prefix in ("postgres://", "postgresql://"):
+        if raw.startswith(prefix):
+            return "postgresql+psycopg://" + raw[len(prefix):]
+    return raw
+
+
+def settings_from_environment(instance_path: str) -> dict:
+    env = os.environ
+    database_url = env.get("DATABASE_URL") or (
+        "sqlite:///" + str(Path(instance_path) / "aftersales.db")
+    )
+    return {
+        "SECRET_KEY": env.get("SECRET_KEY") or load_or_create_secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": sqlalchemy_url(database_url),
+        "SHOP_TIMEZONE": env.get("SHOP_TIMEZONE", "Asia/Shanghai"),
+        "BABEL_DEFAULT_LOCALE": env.get("DEFAULT_LOCALE", "zh"),
+        # Limits live in one process per worker unless a shared store is named,
+        # e.g. RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379 for several workers.
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "") == "1",
+    }
+
+
+DEFAULTS = {
+    "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    "MAX_CONTENT_LENGTH": 20 * 1024 * 1024,
+    "BABEL_TRANSLATION_DIRECTORIES": str(Path(__file__).parent / "translations"),
+    "LANGUAGES": {"zh": "中文", "en": "English"},
+    "RATELIMIT_HEADERS_ENABLED": True,
+}
