@@ -60,7 +60,7 @@ migrate: setup
 
 # For developers: refresh the catalogues after changing UI text, then translate zh.
 extract-messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ --no-location --sort-output \
 	  --ignore-dirs=".venv migrations tests bench" -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-location --ignore-obsolete
 

@@ -78,6 +78,10 @@ ROLES = {
 # One permission check: views name a permission, never a role list.
 PERMISSIONS = {
     "use_workspace": {"agent", "reviewer", "lead", "manager", "admin"},
+    "work_cases": {"agent", "reviewer", "lead", "manager"},
+    "reveal_phone": {"agent", "reviewer", "lead", "manager"},
+    "import_cases": {"agent", "lead", "manager"},
+    "manage_case_rules": {"lead", "manager", "admin"},  # SLA policies, procedures, promotion mode
     "manage_users": {"admin"},
     "manage_settings": {"admin", "manager"},
 }
@@ -113,6 +117,11 @@ PLATFORMS = {
 
 SETTING_DEFAULTS: dict[str, Any] = {
     "poll_seconds": 10,
+    "promo_mode": False,
+    "promo_poll_seconds": 5,
+    "at_risk_percent": 25,
+    "pausing_waits": ["buyer"],
+    "business_hours": None,  # or {"opens": "09:00", "closes": "22:00", "weekdays": [0, …, 6]}
     "limit_agent": "20",
     "limit_reviewer": "20",
     "limit_lead": "200",
@@ -338,3 +347,253 @@ def check_version(obj, submitted_version) -> None:
         raise VersionConflict(obj) from None
     if submitted != obj.version:
         raise VersionConflict(obj)
+
+
+# --- after-sales cases ---------------------------------------------------------
+
+CASE_KINDS = {
+    "refund_only": _l("Refund only"),
+    "return_refund": _l("Return and refund"),
+    "exchange": _l("Exchange"),
+    "reship": _l("Reship"),
+    "compensation": _l("Compensation"),
+    "install_repair": _l("Install or repair"),
+    "complaint": _l("Complaint"),
+    "dispute": _l("Platform dispute"),
+    "inquiry": _l("Inquiry"),
+}
+
+CASE_CATEGORIES = {
+    "install": _l("Install / uninstall"),
+    "missing_whole": _l("Missing item: whole product"),
+    "missing_accessory": _l("Missing item: accessory"),
+    "extra_item": _l("Extra item shipped"),
+    "wrong_whole": _l("Wrong item: whole product"),
+    "wrong_accessory": _l("Wrong item: accessory"),
+    "damaged_on_arrival": _l("Damaged or scratched on arrival"),
+    "fault_in_use": _l("Scratch or fault in use"),
+    "size_differs": _l("Size differs from the page"),
+    "function_not_expected": _l("Function not as expected"),
+    "service": _l("Service experience"),
+    "logistics": _l("Logistics: delay, stuck, lost"),
+    "bad_review_threat": _l("Bad-review threat"),
+    "seven_day_return": _l("7-day no-reason return"),
+    "payment_refund": _l("Payment or refund not received"),
+    "platform_dispute": _l("Platform intervention dispute"),
+    "other": _l("Other"),
+}
+
+CASE_STATES = {
+    "new": _l("New"),
+    "in_progress": _l("In progress"),
+    "waiting": _l("Waiting"),
+    "resolved": _l("Resolved, awaiting buyer"),
+    "closed": _l("Closed"),
+}
+
+WAITING_FOR = {
+    "buyer": _l("Waiting for the buyer"),
+    "warehouse": _l("Waiting for the warehouse"),
+    "platform": _l("Waiting for platform intervention"),
+    "third_party": _l("Waiting for a third party"),
+}
+
+PRIORITIES = {0: _l("P0 urgent"), 1: _l("P1 high"), 2: _l("P2 normal"), 3: _l("P3 low")}
+
+FLAGS = {"red": _l("Red"), "yellow": _l("Yellow"), "green": _l("Green"), "blue": _l("Blue"), "purple": _l("Purple")}
+
+RESPONSIBILITIES = {
+    "production": _l("Production"),
+    "warehouse": _l("Warehouse"),
+    "courier": _l("Courier"),
+    "purchasing": _l("Purchasing"),
+    "operations": _l("Operations"),
+    "customer_service": _l("Customer service"),
+    "order_clerk": _l("Order clerk"),
+    "none": _l("None (goodwill)"),
+}
+
+
+class Case(db.Model):
+    """An after-sales case (售后单/工单). Clocks are computed by sla.py; the nearest is stored for the board."""
+
+    __tablename__ = "cases"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    shop_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("shops.id"))
+    platform: so.Mapped[str] = so.mapped_column(sa.String(16))
+    platform_case_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    order_no: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
+    buyer_nick: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
+    buyer_phone: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(24))
+    category: so.Mapped[str] = so.mapped_column(sa.String(32))
+    priority: so.Mapped[int] = so.mapped_column(default=2)
+    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="new")
+    waiting_for: so.Mapped[str | None] = so.mapped_column(sa.String(16))
+    summary: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    assignee_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    order_amount: so.Mapped[Decimal] = so.mapped_column(MONEY, default=Decimal("0"))
+    refund_amount: so.Mapped[Decimal | None] = so.mapped_column(MONEY)
+    flag: so.Mapped[str | None] = so.mapped_column(sa.String(8))
+    flag_note: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    responsibility: so.Mapped[str | None] = so.mapped_column(sa.String(24))
+    responsible_person: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    cause: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    result: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    buyer_feedback: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    platform_deadline_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    platform_deadline_note: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
+    # milestones that start and stop the clocks
+    received_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    first_reply_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    last_buyer_update_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    routed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    routed_to: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    department_response_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    return_received_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    refunded_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    resolved_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    followed_up_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    pauses: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
+    reopen_count: so.Mapped[int] = so.mapped_column(default=0)
+    # the nearest running clock, kept current on every change so the board sorts and filters in SQL
+    next_due_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    next_risk_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime, index=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: so.Mapped[int] = so.mapped_column(default=1)
+
+    shop: so.Mapped[Shop] = so.relationship()
+    assignee: so.Mapped[User | None] = so.relationship(foreign_keys=[assignee_id])
+    created_by: so.Mapped[User | None] = so.relationship(foreign_keys=[created_by_id])
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        sa.Index("ix_cases_state_due", "state", "next_due_at"),
+        sa.Index("ix_cases_platform_order_kind", "platform", "order_no", "kind"),
+        sa.Index("ix_cases_closed_at", "closed_at"),
+        sa.Index("uq_cases_platform_case_id", "platform", "platform_case_id", unique=True,
+                 sqlite_where=sa.text("platform_case_id IS NOT NULL"),
+                 postgresql_where=sa.text("platform_case_id IS NOT NULL")),
+    )
+
+    @property
+    def kind_label(self):
+        return CASE_KINDS.get(self.kind, self.kind)
+
+    @property
+    def category_label(self):
+        return CASE_CATEGORIES.get(self.category, self.category)
+
+    @property
+    def state_label(self):
+        if self.state == "waiting" and self.waiting_for:
+            return WAITING_FOR.get(self.waiting_for, self.waiting_for)
+        return CASE_STATES.get(self.state, self.state)
+
+    @property
+    def priority_label(self):
+        return PRIORITIES.get(self.priority, self.priority)
+
+    @property
+    def responsibility_label(self):
+        return RESPONSIBILITIES.get(self.responsibility, self.responsibility or "")
+
+    @property
+    def reference(self) -> str:
+        return f"#{self.id}"
+
+
+class CaseEvidence(db.Model):
+    """A photo or short video the buyer sent, stored under instance/evidence/."""
+
+    __tablename__ = "case_evidence"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id"), index=True)
+    original_name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    stored_name: so.Mapped[str] = so.mapped_column(sa.String(80), unique=True)
+    content_type: so.Mapped[str] = so.mapped_column(sa.String(40))
+    size_bytes: so.Mapped[int] = so.mapped_column()
+    uploaded_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    uploaded_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    uploaded_by: so.Mapped[User | None] = so.relationship()
+
+    @property
+    def is_video(self) -> bool:
+        return self.content_type.startswith("video/")
+
+
+class CaseCheck(db.Model):
+    """A ticked step of the case's standard procedure."""
+
+    __tablename__ = "case_checks"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id"), index=True)
+    step: so.Mapped[str] = so.mapped_column(sa.String(300))
+    done_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    done_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    done_by: so.Mapped[User | None] = so.relationship()
+
+    __table_args__ = (sa.UniqueConstraint("case_id", "step"),)
+
+
+class SlaPolicy(db.Model):
+    """A lead's override of a clock's duration, for all cases or one kind and/or priority."""
+
+    __tablename__ = "sla_policies"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    clock: so.Mapped[str] = so.mapped_column(sa.String(16))
+    kind: so.Mapped[str | None] = so.mapped_column(sa.String(24))
+    priority: so.Mapped[int | None] = so.mapped_column()
+    minutes: so.Mapped[int] = so.mapped_column()
+    promo_minutes: so.Mapped[int] = so.mapped_column()
+
+
+class Procedure(db.Model):
+    """A lead's edited checklist and quick replies for one problem category."""
+
+    __tablename__ = "procedures"
+
+    category: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    steps: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
+    quick_replies: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: so.Mapped[int] = so.mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ImportMapping(db.Model):
+    """The column mapping of one platform's after-sales export, saved for next time."""
+
+    __tablename__ = "import_mappings"
+
+    platform: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
+    mapping: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+def load_case_rules():
+    """The SLA rules in force: lead overrides, promotion mode, pausing waits, calendar."""
+    import sla
+
+    overrides = [
+        sla.Override(row.clock, row.kind, row.priority, row.minutes, row.promo_minutes)
+        for row in db.session.scalars(sa.select(SlaPolicy))
+    ]
+    zone = current_app.config["SHOP_TZ"]
+    return sla.Rules(
+        overrides,
+        promo=bool(get_setting("promo_mode")),
+        pausing_waits=get_setting("pausing_waits"),
+        at_risk_percent=int(get_setting("at_risk_percent")),
+        calendar=sla.parse_business_hours(get_setting("business_hours"), zone),
+    )

@@ -1,0 +1,124 @@
+"""What the board, the list view and the export show: one filter, parsed once, applied in SQL."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from models import CASE_KINDS, CASE_STATES, FLAGS, PLATFORMS, PRIORITIES, Case, User
+
+SCOPES = ("mine", "team", "unassigned")
+CLOCK_FILTERS = ("at_risk", "overdue")
+BOARD_COLUMNS = ("new", "in_progress", "waiting", "resolved", "closed")
+CLOSED_SHOWN_FOR = timedelta(days=3)  # the board's closed column: recently closed only
+SEARCH_MAX = 64
+
+
+@dataclass
+class CaseFilter:
+    scope: str = ""
+    platform: str = ""
+    kind: str = ""
+    priority: str = ""
+    clock: str = ""
+    flag: str = ""
+    state: str = ""
+    q: str = ""
+
+    @classmethod
+    def from_args(cls, args) -> CaseFilter:
+        """Read the query string; anything unknown is ignored rather than refused."""
+        allowed = {
+            "scope": SCOPES, "platform": tuple(PLATFORMS), "kind": tuple(CASE_KINDS),
+            "priority": tuple(str(p) for p in PRIORITIES), "clock": CLOCK_FILTERS,
+            "flag": (*FLAGS, "any"), "state": tuple(CASE_STATES),
+        }
+        values = {}
+        for name, options in allowed.items():
+            value = (args.get(name) or "").strip()
+            values[name] = value if value in options else ""
+        values["q"] = (args.get("q") or "").strip()[:SEARCH_MAX]
+        return cls(**values)
+
+    def to_args(self) -> dict:
+        return {name: value for name, value in asdict(self).items() if value}
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+    def where(self, user: User, now: datetime) -> list:
+        """SQL conditions for this filter, as seen by ``user`` at ``now``."""
+        conditions = []
+        if self.scope == "mine":
+            conditions.append(Case.assignee_id == user.id)
+        elif self.scope == "team":
+            team_members = sa.select(User.id).where(User.team_id == user.team_id)
+            conditions.append(Case.assignee_id.in_(team_members) if user.team_id else sa.false())
+        elif self.scope == "unassigned":
+            conditions.append(Case.assignee_id.is_(None))
+        if self.platform:
+            conditions.append(Case.platform == self.platform)
+        if self.kind:
+            conditions.append(Case.kind == self.kind)
+        if self.priority:
+            conditions.append(Case.priority == int(self.priority))
+        if self.clock == "overdue":
+            conditions.append(Case.next_due_at <= now)
+        elif self.clock == "at_risk":  # at risk or already overdue: everything that needs action now
+            conditions.append(Case.next_risk_at <= now)
+        if self.flag == "any":
+            conditions.append(Case.flag.is_not(None))
+        elif self.flag:
+            conditions.append(Case.flag == self.flag)
+        if self.state:
+            conditions.append(Case.state == self.state)
+        if self.q:
+            # Order numbers are matched from their start (index-friendly); nicknames exactly or by prefix.
+            pattern = self.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conditions.append(sa.or_(Case.order_no.like(pattern, escape="\\"),
+                                     Case.buyer_nick.like(pattern, escape="\\"),
+                                     Case.platform_case_id == self.q))
+        return conditions
+
+
+def visible_states_condition(now: datetime):
+    """Open cases, and closed ones only while recently closed."""
+    return sa.or_(Case.state != "closed", Case.closed_at >= now - CLOSED_SHOWN_FOR)
+
+
+def column_counts(case_filter: CaseFilter, user: User, now: datetime, session) -> dict:
+    stmt = (
+        sa.select(Case.state, sa.func.count())
+        .where(visible_states_condition(now), *case_filter.where(user, now))
+        .group_by(Case.state)
+    )
+    counts = dict.fromkeys(BOARD_COLUMNS, 0)
+    counts.update(dict(session.execute(stmt).all()))
+    return counts
+
+
+def deadline_order():
+    """Soonest deadline first; cases with no running clock last; then oldest first."""
+    return (Case.next_due_at.is_(None), Case.next_due_at, Case.received_at, Case.id)
+
+
+def with_card_relations(stmt):
+    return stmt.options(so.joinedload(Case.shop), so.joinedload(Case.assignee))
+
+
+def column_cases(state: str, case_filter: CaseFilter, user: User, now: datetime, limit: int):
+    stmt = sa.select(Case).where(Case.state == state, *case_filter.where(user, now))
+    if state == "closed":
+        stmt = stmt.where(Case.closed_at >= now - CLOSED_SHOWN_FOR).order_by(Case.closed_at.desc())
+    else:
+        stmt = stmt.order_by(*deadline_order())
+    return with_card_relations(stmt.limit(limit))
+
+
+def list_statement(case_filter: CaseFilter, user: User, now: datetime):
+    """Every case the filter matches (closed ones too), soonest deadline first."""
+    return with_card_relations(sa.select(Case).where(*case_filter.where(user, now)).order_by(*deadline_order()))

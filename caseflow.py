@@ -1,0 +1,233 @@
+"""The closed loop of an after-sales case: what may happen to it, and what each step records.
+
+Plain functions over a Case, the acting user, the SLA rules and ``now``. Each change
+lands in the timeline and refreshes the case's stored nearest deadline.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from flask_babel import lazy_gettext as _l
+
+import sla
+from models import (
+    CASE_STATES,
+    FLAGS,
+    RESPONSIBILITIES,
+    WAITING_FOR,
+    Case,
+    CaseCheck,
+    Shop,
+    User,
+    db,
+    record,
+)
+
+TRANSITIONS = {
+    "new": ("in_progress", "waiting", "resolved"),
+    "in_progress": ("waiting", "resolved"),
+    "waiting": ("in_progress", "waiting", "resolved"),
+    "resolved": ("closed", "in_progress"),  # back to in progress: the buyer is not satisfied
+    "closed": ("in_progress",),  # reopened
+}
+
+MILESTONES = {
+    "replied": _l("First reply sent to the buyer"),
+    "buyer_updated": _l("Progress update sent to the buyer"),
+    "routed": _l("Routed to a department"),
+    "department_responded": _l("Department responded"),
+    "return_received": _l("Return received by the warehouse"),
+    "refunded": _l("Refund done"),
+    "followed_up": _l("Satisfaction follow-up done"),
+}
+
+
+class CaseRuleError(Exception):
+    """A change the rules do not allow; the message is for the person who tried."""
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
+def mask_phone(phone: str | None) -> str:
+    """138****5678 for a mobile number; the middle of anything else."""
+    if not phone:
+        return ""
+    phone = phone.strip()
+    if len(phone) >= 8:
+        return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+    return "*" * len(phone)
+
+
+def refresh_deadlines(case: Case, rules: sla.Rules, now: datetime) -> list[sla.Clock]:
+    clocks = rules.clocks(case, now)
+    case.next_due_at, case.next_risk_at = sla.summary(clocks)
+    return clocks
+
+
+def allowed_targets(case: Case) -> tuple[str, ...]:
+    return TRANSITIONS.get(case.state, ())
+
+
+def create_case(values: dict, actor: User, rules: sla.Rules, now: datetime, via: str = "form") -> Case:
+    case = Case(**values)
+    case.platform = case.shop.platform if case.shop is not None else values["platform"]
+    case.created_by_id = actor.id if actor else None
+    case.received_at = values.get("received_at") or now
+    case.pauses = []
+    db.session.add(case)
+    refresh_deadlines(case, rules, now)
+    db.session.flush()
+    record(actor, "case", case.id, "created", via=via, order_no=case.order_no, kind=case.kind, category=case.category)
+    return case
+
+
+def change_state(case: Case, target: str, actor: User, rules: sla.Rules, now: datetime, *,
+                 waiting_for: str | None = None, closure: dict | None = None, note: str = "") -> None:
+    if target not in CASE_STATES:
+        raise CaseRuleError(_l("Unknown state."))
+    if target not in allowed_targets(case):
+        raise CaseRuleError(_l("A case that is %(state)s cannot go to %(target)s.",
+                               state=case.state_label, target=CASE_STATES[target]))
+    if target == "waiting" and waiting_for not in WAITING_FOR:
+        raise CaseRuleError(_l("Say what the case is waiting for."))
+    if target == "waiting" and case.state == "waiting" and waiting_for == case.waiting_for:
+        raise CaseRuleError(_l("The case is already waiting for that."))
+    reopening = case.state in ("resolved", "closed") and target == "in_progress"
+    if reopening and not note.strip():
+        raise CaseRuleError(_l("Say why the buyer is not satisfied."))
+    if target == "closed":
+        closure = closure or {}
+        if closure.get("responsibility") not in RESPONSIBILITIES:
+            raise CaseRuleError(_l("Closing needs the responsible party."))
+        if not (closure.get("cause") or "").strip():
+            raise CaseRuleError(_l("Closing needs the cause."))
+
+    before = case.state
+    if target == "waiting" and waiting_for in rules.pausing_waits:
+        case.pauses = sla.pause_started(list(case.pauses or []), now)
+    else:
+        case.pauses = sla.pause_ended(list(case.pauses or []), now)
+    case.state = target
+    case.waiting_for = waiting_for if target == "waiting" else None
+    detail = {"from": before, "to": target}
+    if target == "waiting":
+        detail["waiting_for"] = waiting_for
+    if target == "resolved":
+        case.resolved_at = now
+    if target == "closed":
+        case.closed_at = now
+        case.responsibility = closure["responsibility"]
+        case.responsible_person = (closure.get("person") or "").strip()[:64]
+        case.cause = closure["cause"].strip()
+        case.result = (closure.get("result") or "").strip()
+        case.buyer_feedback = (closure.get("buyer_feedback") or "").strip()
+        detail.update(responsibility=case.responsibility, person=case.responsible_person, cause=case.cause)
+    if reopening:
+        case.reopen_count += 1
+        case.resolved_at = case.closed_at = case.followed_up_at = None
+        detail["reopened"] = case.reopen_count
+    if note.strip():
+        detail["note"] = note.strip()
+    record(actor, "case", case.id, "state_changed", **detail)
+    refresh_deadlines(case, rules, now)
+
+
+def mark_milestone(case: Case, milestone: str, actor: User, rules: sla.Rules, now: datetime, detail: str = "") -> None:
+    if milestone not in MILESTONES:
+        raise CaseRuleError(_l("Unknown step."))
+    if milestone in ("replied", "buyer_updated"):
+        if case.first_reply_at is None:
+            case.first_reply_at = now
+        case.last_buyer_update_at = now
+    elif milestone == "routed":
+        if not detail.strip():
+            raise CaseRuleError(_l("Say which department the case goes to."))
+        case.routed_at, case.routed_to, case.department_response_at = now, detail.strip()[:64], None
+    elif milestone == "department_responded":
+        if case.routed_at is None:
+            raise CaseRuleError(_l("The case has not been routed to a department."))
+        case.department_response_at = now
+    elif milestone == "return_received":
+        case.return_received_at = now
+        case.refunded_at = None
+    elif milestone == "refunded":
+        case.refunded_at = now
+    elif milestone == "followed_up":
+        if case.state != "closed":
+            raise CaseRuleError(_l("The satisfaction follow-up comes after closing."))
+        case.followed_up_at = now
+    record(actor, "case", case.id, "milestone", milestone=milestone, detail=detail.strip())
+    refresh_deadlines(case, rules, now)
+
+
+def assign(case: Case, assignee: User | None, actor: User, rules: sla.Rules, now: datetime) -> None:
+    if assignee is not None and (not assignee.active or not assignee.can("work_cases")):
+        raise CaseRuleError(_l("Cases go to active colleagues who work cases."))
+    if case.assignee_id == (assignee.id if assignee else None):
+        raise CaseRuleError(_l("The case is already assigned so."))
+    before = case.assignee.display_name if case.assignee else ""
+    case.assignee = assignee
+    if case.state == "new" and assignee is not None:
+        case.state = "in_progress"
+    record(actor, "case", case.id, "assigned", **{"from": before, "to": assignee.display_name if assignee else ""})
+    refresh_deadlines(case, rules, now)
+
+
+def set_flag(case: Case, flag: str | None, note: str, actor: User) -> None:
+    if flag is not None and flag not in FLAGS:
+        raise CaseRuleError(_l("Unknown flag colour."))
+    note = note.strip()[:200]
+    if (flag, note) == (case.flag, case.flag_note):
+        raise CaseRuleError(_l("Nothing changed."))
+    record(actor, "case", case.id, "flagged", **{"from": [case.flag, case.flag_note], "to": [flag, note]})
+    case.flag, case.flag_note = flag, note
+
+
+def add_note(case: Case, text: str, actor: User) -> None:
+    text = text.strip()
+    if not text:
+        raise CaseRuleError(_l("The note is empty."))
+    if len(text) > 2000:
+        raise CaseRuleError(_l("Keep a note under 2000 characters."))
+    record(actor, "case", case.id, "noted", text=text)
+
+
+def update_fields(case: Case, values: dict, actor: User, rules: sla.Rules, now: datetime) -> dict:
+    """Apply an edit form; returns {field: [old, new]} of what really changed."""
+    changes = {}
+    for name, new in values.items():
+        old = getattr(case, name)
+        if old != new:
+            changes[name] = [old, new]
+            setattr(case, name, new)
+    if "shop_id" in changes:
+        case.platform = db.session.get(Shop, case.shop_id).platform
+    if "buyer_phone" in changes:  # the timeline must not leak the number either
+        changes["buyer_phone"] = [mask_phone(changes["buyer_phone"][0]), mask_phone(changes["buyer_phone"][1])]
+    if changes:
+        record(actor, "case", case.id, "updated", changes=changes)
+        refresh_deadlines(case, rules, now)
+    return changes
+
+
+def tick_step(case: Case, step: str, done: bool, actor: User, steps: list[str]) -> None:
+    if step not in steps:
+        raise CaseRuleError(_l("That step is not in this case's procedure."))
+    existing = db.session.scalar(sa.select(CaseCheck).where(CaseCheck.case_id == case.id, CaseCheck.step == step))
+    if done and existing is None:
+        db.session.add(CaseCheck(case_id=case.id, step=step, done_by_id=actor.id))
+        record(actor, "case", case.id, "step_done", step=step)
+    elif not done and existing is not None:
+        db.session.delete(existing)
+        record(actor, "case", case.id, "step_undone", step=step)
+
+
+def reveal_phone(case: Case, actor: User) -> str:
+    if not actor.can("reveal_phone"):
+        raise CaseRuleError(_l("Your role does not allow this."))
+    record(actor, "case", case.id, "phone_revealed")
+    return case.buyer_phone or ""
