@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlite3
 from zoneinfo import ZoneInfo
 
-from flask import Flask, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, flash, redirect, render_template, request, session, url_for
 from flask_babel import format_datetime
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy import event
@@ -144,9 +145,52 @@ def register_template_helpers(app: Flask) -> None:
             return ""
         return format_datetime(value, fmt)
 
+    @app.template_filter("duration")
+    def duration(value) -> str:
+        """A timedelta as '2d 3h', '2h 05m' or '35m' (its absolute value)."""
+        return format_duration(abs(value.total_seconds()))
+
+    import caseflow
+    import models
+    import timeline
+
+    labels = {
+        "platform_labels": models.PLATFORMS, "kind_labels": models.CASE_KINDS, "category_labels": models.CASE_CATEGORIES,
+        "priority_labels": {str(k): v for k, v in models.PRIORITIES.items()}, "state_labels": models.CASE_STATES,
+        "waiting_labels": models.WAITING_FOR, "flag_labels": models.FLAGS, "responsibility_labels": models.RESPONSIBILITIES,
+        "clock_labels": caseflow.CLOCK_LABELS, "state_action_labels": caseflow.STATE_ACTION_LABELS,
+        "clock_status_labels": CLOCK_STATUS_LABELS, "subject_labels": SUBJECT_LABELS,
+    }
+
+    # Static label tables are globals so imported macros see them too.
+    app.jinja_env.globals.update(labels, describe_event=timeline.describe, setting=models.get_setting)
+
     @app.context_processor
     def inject_globals():
-        return {"languages": app.config["LANGUAGES"], "current_locale": g.get("locale_code") or select_locale()}
+        return {
+            "languages": app.config["LANGUAGES"],
+            "current_locale": select_locale(),
+            "endpoints": app.view_functions,
+            "duration_formats": {"dh": _("{d}d {h}h"), "hm": _("{h}h {m}m"), "m": _("{m}m")},
+        }
+
+
+def format_duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    if days:
+        return _("{d}d {h}h").format(d=days, h=hours)
+    if hours:
+        return _("{h}h {m}m").format(h=hours, m=f"{mins:02d}")
+    return _("{m}m").format(m=mins)
+
+
+CLOCK_STATUS_LABELS = {
+    "on_time": _l("on time"), "at_risk": _l("at risk"), "overdue": _l("overdue"), "paused": _l("paused"),
+    "met": _l("done in time"), "missed": _l("done late"),
+}
+SUBJECT_LABELS = {"user": _l("Account"), "team": _l("Team"), "settings": _l("Settings"), "case": _l("Case"),
+                  "procedure": _l("Procedure"), "import": _l("Import")}
 
 
 app = create_app()

@@ -33,6 +33,24 @@ TRANSITIONS = {
     "closed": ("in_progress",),  # reopened
 }
 
+CLOCK_LABELS = {
+    "reply": _l("Reply"), "no_response": _l("Department response"), "progress": _l("Progress update"),
+    "refund": _l("Refund after return"), "abnormal": _l("Abnormal order"), "courier": _l("Courier answer"),
+    "dispute": _l("Dispute answer"), "satisfaction": _l("Satisfaction follow-up"),
+}
+
+# What the button says for a move, where the target state's name alone would not.
+STATE_ACTION_LABELS = {
+    "new>in_progress": _l("Start"),
+    "new>resolved": _l("Resolved at once"),
+    "in_progress>resolved": _l("Resolved: tell the buyer"),
+    "waiting>in_progress": _l("Resume"),
+    "waiting>resolved": _l("Resolved: tell the buyer"),
+    "resolved>closed": _l("Buyer confirmed: close"),
+    "resolved>in_progress": _l("Buyer not satisfied: reopen"),
+    "closed>in_progress": _l("Reopen"),
+}
+
 MILESTONES = {
     "replied": _l("First reply sent to the buyer"),
     "buyer_updated": _l("Progress update sent to the buyer"),
@@ -74,7 +92,8 @@ def allowed_targets(case: Case) -> tuple[str, ...]:
 
 def create_case(values: dict, actor: User, rules: sla.Rules, now: datetime, via: str = "form") -> Case:
     case = Case(**values)
-    case.platform = case.shop.platform if case.shop is not None else values["platform"]
+    shop = case.shop if case.shop is not None else db.session.get(Shop, case.shop_id)
+    case.platform = shop.platform
     case.created_by_id = actor.id if actor else None
     case.received_at = values.get("received_at") or now
     case.pauses = []

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import current_app, has_app_context
+from flask import current_app, g, has_app_context, has_request_context
 from flask_babel import lazy_gettext as _l
 from flask_login import UserMixin
 from flask_sqlalchemy import SQLAlchemy
@@ -138,16 +138,25 @@ class Setting(db.Model):
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+def _stored_settings() -> dict:
+    """All stored settings, read once per request (one query)."""
+    if has_request_context() and "settings" in g:
+        return g.settings
+    stored = {row.key: json.loads(row.value) for row in db.session.scalars(sa.select(Setting))}
+    if has_request_context():
+        g.settings = stored
+    return stored
+
+
 def get_setting(key: str) -> Any:
-    row = db.session.get(Setting, key)
-    if row is None:
-        return SETTING_DEFAULTS[key]
-    return json.loads(row.value)
+    return _stored_settings().get(key, SETTING_DEFAULTS[key])
 
 
 def set_setting(key: str, value: Any) -> None:
     if key not in SETTING_DEFAULTS:
         raise KeyError(key)
+    if has_request_context():
+        g.pop("settings", None)
     row = db.session.get(Setting, key)
     if row is None:
         db.session.add(Setting(key=key, value=json.dumps(value)))

@@ -1,24 +1,559 @@
-"""The case board. The foundation gives it its place in the shell; the case-board issue fills it."""
+"""The case board, the case list, the case page and every action on a case."""
 
 from __future__ import annotations
 
-from flask import Blueprint, url_for
-from flask_babel import lazy_gettext as _l
+from datetime import datetime
+from decimal import Decimal
 
+import sqlalchemy as sa
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy.orm.exc import StaleDataError
+
+import case_filters
+import caseflow
+import evidence
+import live
+import sla
 from blueprints.common import permission_required, render_page
+from case_filters import CaseFilter
+from forms import (
+    AssignForm,
+    CaseForm,
+    CaseRulesForm,
+    EvidenceForm,
+    FlagForm,
+    MilestoneForm,
+    NoteForm,
+    ProcedureForm,
+    SlaPolicyForm,
+    StateForm,
+    TickForm,
+    VersionForm,
+)
 from live import HeaderCounter
+from models import (
+    CASE_STATES,
+    Case,
+    CaseCheck,
+    CaseEvidence,
+    Procedure,
+    SlaPolicy,
+    Team,
+    TimelineEvent,
+    User,
+    VersionConflict,
+    check_version,
+    db,
+    get_setting,
+    latest_event_id,
+    load_case_rules,
+    record,
+    set_setting,
+    utcnow,
+)
+from procedures import procedure_for
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
+CARDS_PER_COLUMN = 30
+LIST_PAGE_SIZE = 50
+CLOCK_LABELS = caseflow.CLOCK_LABELS
+
+
+def poll_seconds() -> int:
+    return int(get_setting("promo_poll_seconds") if get_setting("promo_mode") else get_setting("poll_seconds"))
+
+
+def case_or_404(case_id: int) -> Case:
+    """The case with this id, or a 404 page."""
+    case = db.session.get(Case, case_id)
+    if case is None:
+        abort(404)
+    return case
+
+
+# --- the board and the list -------------------------------------------------------
 
 @bp.route("/")
 @permission_required("use_workspace")
 def board():
-    return render_page("cases/board.html")
+    """The board. An htmx poll whose token still holds gets an empty 204."""
+    now = utcnow()
+    event_id = latest_event_id()
+    if request.htmx and live.is_unchanged(request.args.get("v"), event_id, now):
+        return "", 204
+    case_filter = CaseFilter.from_args(request.args)
+    rules = load_case_rules()
+    columns = []
+    for state in case_filters.BOARD_COLUMNS:
+        cases = db.session.scalars(case_filters.column_cases(state, case_filter, current_user, now, CARDS_PER_COLUMN)).unique().all()
+        columns.append((state, CASE_STATES[state], [card_view(case, rules, now) for case in cases]))
+    counts = case_filters.column_counts(case_filter, current_user, now, db.session)
+    changes = [card["changes_at"] for _, _, cards in columns for card in cards]
+    token = live.make_token(event_id, live.earliest(changes))
+    return render_page(
+        "cases/board.html", "cases/_board.html",
+        columns=columns, counts=counts, case_filter=case_filter, token=token, now=now,
+        poll_seconds=poll_seconds(), per_column=CARDS_PER_COLUMN,
+    )
 
+
+def card_view(case: Case, rules: sla.Rules, now: datetime) -> dict:
+    """What a card shows: the case, its nearest running clock, its colour, when that colour changes."""
+    clocks = rules.clocks(case, now)
+    return {
+        "case": case,
+        "clock": sla.nearest(clocks),
+        "status": sla.status_at(case.next_due_at, case.next_risk_at, now) or "none",
+        "changes_at": sla.next_status_change(case.next_due_at, case.next_risk_at, now),
+        "targets": caseflow.allowed_targets(case),
+    }
+
+
+@bp.route("/list")
+@permission_required("use_workspace")
+def list_view():
+    now = utcnow()
+    case_filter = CaseFilter.from_args(request.args)
+    page = db.paginate(case_filters.list_statement(case_filter, current_user, now), per_page=LIST_PAGE_SIZE,
+                       max_per_page=LIST_PAGE_SIZE, error_out=False)
+    rules = load_case_rules()
+    return render_page("cases/list.html", "cases/_list.html", page=page, case_filter=case_filter,
+                       cards=[card_view(case, rules, now) for case in page.items], now=now)
+
+
+# --- one case ---------------------------------------------------------------------
+
+@bp.route("/<int:case_id>")
+@permission_required("use_workspace")
+def detail(case_id):
+    now = utcnow()
+    event_id = latest_event_id()
+    if request.htmx and live.is_unchanged(request.args.get("v"), event_id, now):
+        return "", 204
+    case = case_or_404(case_id)
+    context = detail_context(case, now)
+    context["token"] = live.make_token(event_id, sla.next_status_change(case.next_due_at, case.next_risk_at, now))
+    return render_page("cases/detail.html", "cases/_detail_live.html", **context)
+
+
+def detail_context(case: Case, now: datetime) -> dict:
+    rules = load_case_rules()
+    steps, quick_replies, _version = procedure_for(case.category)
+    done = {check.step: check for check in db.session.scalars(sa.select(CaseCheck).where(CaseCheck.case_id == case.id))}
+    history = db.session.scalars(TimelineEvent.for_subject("case", case.id).limit(200)).all()
+    files = db.session.scalars(sa.select(CaseEvidence).where(CaseEvidence.case_id == case.id).order_by(CaseEvidence.id)).all()
+    assign_form = AssignForm(formdata=None, assignee_id=case.assignee_id or 0, version=case.version)
+    return {
+        "case": case, "clocks": rules.clocks(case, now), "clock_labels": CLOCK_LABELS, "now": now,
+        "status": sla.status_at(case.next_due_at, case.next_risk_at, now) or "none",
+        "steps": steps, "done": done, "quick_replies": quick_replies, "history": history, "files": files,
+        "targets": caseflow.allowed_targets(case), "milestones": caseflow.MILESTONES,
+        "state_form": StateForm(formdata=None, version=case.version), "assign_form": assign_form,
+        "flag_form": FlagForm(formdata=None, flag=case.flag or "", flag_note=case.flag_note, version=case.version),
+        "evidence_form": EvidenceForm(formdata=None), "poll_seconds": poll_seconds(),
+        "masked_phone": caseflow.mask_phone(case.buyer_phone),
+        "team_names": db.session.scalars(sa.select(Team.name).where(Team.active).order_by(Team.name)).all(),
+    }
+
+
+def case_values(form: CaseForm) -> dict:
+    zone = current_app.config["SHOP_TZ"]
+    deadline = form.platform_deadline_at.data
+    return {
+        "shop_id": form.shop_id.data,
+        "order_no": form.order_no.data.strip(),
+        "platform_case_id": (form.platform_case_id.data or "").strip() or None,
+        "buyer_nick": form.buyer_nick.data.strip(),
+        "buyer_phone": (form.buyer_phone.data or "").strip() or None,
+        "kind": form.kind.data,
+        "category": form.category.data,
+        "priority": form.priority.data,
+        "assignee_id": form.assignee_id.data or None,
+        "order_amount": form.order_amount.data.quantize(Decimal("0.01")),
+        "refund_amount": form.refund_amount.data.quantize(Decimal("0.01")) if form.refund_amount.data is not None else None,
+        "summary": (form.summary.data or "").strip(),
+        "flag": form.flag.data or None,
+        "flag_note": (form.flag_note.data or "").strip(),
+        "platform_deadline_at": deadline.replace(tzinfo=zone) if deadline else None,
+        "platform_deadline_note": (form.platform_deadline_note.data or "").strip(),
+    }
+
+
+def duplicate_of(values: dict, exclude_id: int | None = None) -> Case | None:
+    """An existing case with the same platform after-sales number."""
+    if not values.get("platform_case_id"):
+        return None
+    from models import Shop
+
+    platform = db.session.get(Shop, values["shop_id"]).platform
+    stmt = sa.select(Case).where(Case.platform == platform, Case.platform_case_id == values["platform_case_id"])
+    if exclude_id:
+        stmt = stmt.where(Case.id != exclude_id)
+    return db.session.scalar(stmt)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@permission_required("work_cases")
+def create():
+    form = CaseForm()
+    if request.method == "GET":
+        form.assignee_id.data = current_user.id
+        form.order_amount.data = None
+    if form.validate_on_submit():
+        values = case_values(form)
+        existing = duplicate_of(values)
+        if existing is not None:
+            form.platform_case_id.errors.append(_("Case %(ref)s already has this after-sales number.", ref=existing.reference))
+        else:
+            case = caseflow.create_case(values, current_user, load_case_rules(), utcnow())
+            db.session.commit()
+            flash(_("Case %(ref)s created.", ref=case.reference), "success")
+            return redirect(url_for("cases.detail", case_id=case.id))
+    return render_template("cases/form.html", form=form, case=None)
+
+
+@bp.route("/<int:case_id>/edit", methods=["GET", "POST"])
+@permission_required("work_cases")
+def edit(case_id):
+    case = case_or_404(case_id)
+    form = CaseForm(obj=case)
+    if request.method == "GET":
+        form.assignee_id.data = case.assignee_id or 0
+        form.flag.data = case.flag or ""
+        if case.platform_deadline_at:
+            form.platform_deadline_at.data = case.platform_deadline_at.astimezone(current_app.config["SHOP_TZ"]).replace(tzinfo=None)
+    conflict = None
+    if form.validate_on_submit():
+        values = case_values(form)
+        existing = duplicate_of(values, exclude_id=case.id)
+        try:
+            check_version(case, form.version.data)
+        except VersionConflict:
+            conflict = case
+        if existing is not None:
+            form.platform_case_id.errors.append(_("Case %(ref)s already has this after-sales number.", ref=existing.reference))
+        elif conflict is None:
+            try:
+                caseflow.update_fields(case, values, current_user, load_case_rules(), utcnow())
+                db.session.commit()
+            except StaleDataError:
+                db.session.rollback()
+                conflict = case_or_404(case_id)
+            else:
+                flash(_("Case %(ref)s saved.", ref=case.reference), "success")
+                return redirect(url_for("cases.detail", case_id=case.id))
+    form.version.data = case.version
+    return render_template("cases/form.html", form=form, case=case, conflict=conflict)
+
+
+# --- actions on a case ------------------------------------------------------------------
+
+def conflict_message(case: Case) -> str:
+    db.session.refresh(case)
+    return _("Someone else changed case %(ref)s just before you: it is now “%(state)s”, assigned to %(who)s. "
+             "Your change was not saved; look at it again and retry.",
+             ref=case.reference, state=case.state_label, who=case.assignee.display_name if case.assignee else _("nobody"))
+
+
+def first_error(form) -> str:
+    for field_name, errors in form.errors.items():
+        label = getattr(form, field_name).label.text if hasattr(form, field_name) else field_name
+        return f"{label}: {errors[0]}"
+    return _("The request could not be understood.")
+
+
+def action_response(case: Case, message: str | None = None, error: str | None = None, status: int = 200):
+    """htmx: a message in the flash area and a caseChanged event; otherwise back to the page."""
+    if request.htmx:
+        response = make_response(render_template("cases/_action_result.html", message=message, error=error), status)
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+        if error is None:
+            response.headers["HX-Trigger"] = "caseChanged"
+        return response
+    flash(error or message, "error" if error else "success")
+    back = request.form.get("back")
+    return redirect(url_for("cases.board") if back == "board" else url_for("cases.detail", case_id=case.id))
+
+
+def run_action(case_id: int, form, apply, message: str):
+    """Validate, check the version the person saw, apply one rule, commit; refuse with a clear message."""
+    case = case_or_404(case_id)
+    if not form.validate_on_submit():
+        return action_response(case, error=first_error(form))
+    try:
+        if hasattr(form, "version"):
+            check_version(case, form.version.data)
+        apply(case)
+        db.session.commit()
+    except (VersionConflict, StaleDataError):
+        db.session.rollback()
+        return action_response(case, error=conflict_message(case), status=409 if not request.htmx else 200)
+    except caseflow.CaseRuleError as refused:
+        db.session.rollback()
+        return action_response(case, error=str(refused.message))
+    return action_response(case, message=message)
+
+
+@bp.route("/<int:case_id>/take", methods=["POST"])
+@permission_required("work_cases")
+def take(case_id):
+    def apply(case):
+        caseflow.assign(case, current_user._get_current_object(), current_user, load_case_rules(), utcnow())
+
+    return run_action(case_id, VersionForm(), apply, _("You took the case."))
+
+
+@bp.route("/<int:case_id>/assign", methods=["POST"])
+@permission_required("work_cases")
+def assign(case_id):
+    form = AssignForm()
+
+    def apply(case):
+        assignee = db.session.get(User, form.assignee_id.data) if form.assignee_id.data else None
+        caseflow.assign(case, assignee, current_user, load_case_rules(), utcnow())
+
+    return run_action(case_id, form, apply, _("Assignee changed."))
+
+
+@bp.route("/<int:case_id>/state", methods=["POST"])
+@permission_required("work_cases")
+def change_state(case_id):
+    form = StateForm()
+
+    def apply(case):
+        closure = {"responsibility": form.responsibility.data, "person": form.person.data, "cause": form.cause.data,
+                   "result": form.result.data, "buyer_feedback": form.buyer_feedback.data}
+        caseflow.change_state(case, form.target.data, current_user, load_case_rules(), utcnow(),
+                              waiting_for=form.waiting_for.data or None, closure=closure, note=form.note.data or "")
+
+    return run_action(case_id, form, apply, _("State changed."))
+
+
+@bp.route("/<int:case_id>/milestone", methods=["POST"])
+@permission_required("work_cases")
+def milestone(case_id):
+    form = MilestoneForm()
+
+    def apply(case):
+        caseflow.mark_milestone(case, form.milestone.data, current_user, load_case_rules(), utcnow(), form.detail.data or "")
+
+    return run_action(case_id, form, apply, _("Recorded."))
+
+
+@bp.route("/<int:case_id>/flag", methods=["POST"])
+@permission_required("work_cases")
+def flag(case_id):
+    form = FlagForm()
+    return run_action(case_id, form, lambda case: caseflow.set_flag(case, form.flag.data or None, form.flag_note.data or "", current_user),
+                      _("Flag saved."))
+
+
+@bp.route("/<int:case_id>/note", methods=["POST"])
+@permission_required("work_cases")
+def note(case_id):
+    """Notes never conflict: they only add to the timeline."""
+    form = NoteForm()
+    return run_action(case_id, form, lambda case: caseflow.add_note(case, form.text.data, current_user), _("Note added."))
+
+
+@bp.route("/<int:case_id>/tick", methods=["POST"])
+@permission_required("work_cases")
+def tick(case_id):
+    form = TickForm()
+
+    def apply(case):
+        steps, _replies, _version = procedure_for(case.category)
+        caseflow.tick_step(case, form.step.data, form.done.data == "1", current_user, steps)
+
+    return run_action(case_id, form, apply, _("Checklist updated."))
+
+
+@bp.route("/<int:case_id>/phone", methods=["POST"])
+@permission_required("reveal_phone")
+def reveal_phone(case_id):
+    """The full number, shown in place, and the look is logged."""
+    case = case_or_404(case_id)
+    if not VersionForm().validate_on_submit():
+        abort(400)
+    phone = caseflow.reveal_phone(case, current_user)
+    db.session.commit()
+    if request.htmx:
+        return render_template("cases/_phone.html", phone=phone, case=case)
+    flash(_("Buyer phone: %(phone)s", phone=phone), "info")
+    return redirect(url_for("cases.detail", case_id=case.id))
+
+
+@bp.route("/<int:case_id>/evidence", methods=["POST"])
+@permission_required("work_cases")
+def add_evidence(case_id):
+    case = case_or_404(case_id)
+    form = EvidenceForm()
+    if not form.validate_on_submit():
+        return action_response(case, error=first_error(form))
+    try:
+        item = evidence.store(case, form.file.data, current_user)
+    except evidence.EvidenceRefused as refused:
+        return action_response(case, error=str(refused.message))
+    record(current_user, "case", case.id, "evidence_added", name=item.original_name, size=item.size_bytes)
+    db.session.commit()
+    return action_response(case, message=_("Evidence added."))
+
+
+@bp.route("/<int:case_id>/evidence/<int:evidence_id>")
+@permission_required("use_workspace")
+def evidence_file(case_id, evidence_id):
+    item = db.session.get(CaseEvidence, evidence_id)
+    if item is None or item.case_id != case_id:
+        abort(404)
+    path = evidence.path_of(item)
+    if not path.exists():
+        abort(404)
+    return send_file(path, mimetype=item.content_type, download_name=item.original_name, max_age=0)
+
+
+# --- rules a lead sets -----------------------------------------------------------------
+
+@bp.route("/rules", methods=["GET", "POST"])
+@permission_required("manage_case_rules")
+def rules():
+    form = CaseRulesForm()
+    if request.method == "GET":
+        hours = get_setting("business_hours")
+        form.promo_mode.data = bool(get_setting("promo_mode"))
+        form.poll_seconds.data = get_setting("poll_seconds")
+        form.promo_poll_seconds.data = get_setting("promo_poll_seconds")
+        form.at_risk_percent.data = get_setting("at_risk_percent")
+        form.pausing_waits.data = get_setting("pausing_waits")
+        form.business_hours.data = bool(hours)
+        if hours:
+            form.opens.data, form.closes.data, form.weekdays.data = hours["opens"], hours["closes"], hours["weekdays"]
+        else:
+            form.weekdays.data = list(range(7))
+    if form.validate_on_submit():
+        hours = {"opens": form.opens.data, "closes": form.closes.data, "weekdays": sorted(form.weekdays.data)} if form.business_hours.data else None
+        new_values = {"promo_mode": form.promo_mode.data, "poll_seconds": form.poll_seconds.data,
+                      "promo_poll_seconds": form.promo_poll_seconds.data, "at_risk_percent": form.at_risk_percent.data,
+                      "pausing_waits": sorted(form.pausing_waits.data), "business_hours": hours}
+        changes = {key: [get_setting(key), value] for key, value in new_values.items() if get_setting(key) != value}
+        for key, value in new_values.items():
+            set_setting(key, value)
+        if changes:
+            record(current_user, "settings", 0, "updated", changes=changes)
+            recompute_open_cases()
+        db.session.commit()
+        flash(_("Rules saved; every open case's clocks were recomputed."), "success")
+        return redirect(url_for("cases.rules"))
+    return render_template("cases/rules.html", form=form, overrides=sla_overrides(), policy_form=SlaPolicyForm(clock_labels=CLOCK_LABELS),
+                           clock_labels=CLOCK_LABELS, defaults=sla.DEFAULT_MINUTES)
+
+
+def sla_overrides():
+    return db.session.scalars(sa.select(SlaPolicy).order_by(SlaPolicy.clock, SlaPolicy.kind, SlaPolicy.priority)).all()
+
+
+def recompute_open_cases() -> int:
+    """After a rule change every running clock is measured again (in batches, one transaction)."""
+    rules_now, now, count = load_case_rules(), utcnow(), 0
+    stmt = sa.select(Case).where(case_filters.visible_states_condition(now) | (Case.next_due_at.is_not(None))).execution_options(yield_per=500)
+    for case in db.session.scalars(stmt):
+        caseflow.refresh_deadlines(case, rules_now, now)
+        count += 1
+    return count
+
+
+@bp.route("/rules/clocks", methods=["POST"])
+@permission_required("manage_case_rules")
+def add_policy():
+    form = SlaPolicyForm(clock_labels=CLOCK_LABELS)
+    if not form.validate_on_submit():
+        return render_template("cases/rules.html", form=CaseRulesForm(formdata=None), overrides=sla_overrides(), policy_form=form,
+                               clock_labels=CLOCK_LABELS, defaults=sla.DEFAULT_MINUTES), 200
+    kind = form.kind.data or None
+    priority = int(form.priority.data) if form.priority.data else None
+    existing = db.session.scalar(sa.select(SlaPolicy).where(
+        SlaPolicy.clock == form.clock.data,
+        SlaPolicy.kind.is_(None) if kind is None else SlaPolicy.kind == kind,
+        SlaPolicy.priority.is_(None) if priority is None else SlaPolicy.priority == priority))
+    policy = existing or SlaPolicy(clock=form.clock.data, kind=kind, priority=priority)
+    policy.minutes, policy.promo_minutes = form.minutes.data, form.promo_minutes.data
+    db.session.add(policy)
+    db.session.flush()
+    record(current_user, "settings", 0, "updated", changes={f"sla.{policy.clock}.{kind or '*'}.{priority if priority is not None else '*'}":
+                                                           [None, f"{policy.minutes}/{policy.promo_minutes}"]})
+    recompute_open_cases()
+    db.session.commit()
+    flash(_("Clock saved; every open case's clocks were recomputed."), "success")
+    return redirect(url_for("cases.rules"))
+
+
+@bp.route("/rules/clocks/<int:policy_id>/delete", methods=["POST"])
+@permission_required("manage_case_rules")
+def delete_policy(policy_id):
+    policy = db.session.get(SlaPolicy, policy_id)
+    if policy is None:
+        abort(404)
+    if VersionForm().validate_on_submit():
+        record(current_user, "settings", 0, "updated", changes={f"sla.{policy.clock}.{policy.kind or '*'}.{policy.priority if policy.priority is not None else '*'}":
+                                                               [f"{policy.minutes}/{policy.promo_minutes}", None]})
+        db.session.delete(policy)
+        recompute_open_cases()
+        db.session.commit()
+        flash(_("Clock override removed."), "success")
+    return redirect(url_for("cases.rules"))
+
+
+@bp.route("/procedures")
+@permission_required("use_workspace")
+def procedures():
+    from procedures import all_categories
+
+    return render_template("cases/procedures.html", categories=[(key, label, *procedure_for(key)) for key, label in all_categories()])
+
+
+@bp.route("/procedures/<category>", methods=["GET", "POST"])
+@permission_required("manage_case_rules")
+def edit_procedure(category):
+    from models import CASE_CATEGORIES
+
+    if category not in CASE_CATEGORIES:
+        abort(404)
+    steps, replies, version = procedure_for(category)
+    form = ProcedureForm()
+    if request.method == "GET":
+        form.steps.data = "\n".join(_(step) for step in steps)
+        form.quick_replies.data = "\n".join(_(reply) for reply in replies)
+        form.version.data = version or 0
+    conflict = False
+    if form.validate_on_submit():
+        if str(version or 0) != (form.version.data or "0"):
+            conflict = True
+        else:
+            edited = db.session.get(Procedure, category) or Procedure(category=category)
+            new_steps = [line.strip()[:300] for line in form.steps.data.splitlines() if line.strip()]
+            new_replies = [line.strip()[:1000] for line in (form.quick_replies.data or "").splitlines() if line.strip()]
+            record(current_user, "procedure", 0, "updated", changes={category: [len(steps), len(new_steps)]})
+            edited.steps, edited.quick_replies = new_steps, new_replies
+            db.session.add(edited)
+            db.session.commit()
+            flash(_("Procedure saved."), "success")
+            return redirect(url_for("cases.procedures"))
+    return render_template("cases/procedure_form.html", form=form, category=category, label=CASE_CATEGORIES[category], conflict=conflict,
+                           current_steps=steps)
+
+
+# --- the header's numbers ---------------------------------------------------------
 
 def header_counter(user, now) -> HeaderCounter:
-    return HeaderCounter("overdue", _l("My overdue cases"), None, url_for("cases.board"))
+    mine = (Case.assignee_id == user.id, Case.next_due_at.is_not(None))
+    overdue = db.session.scalar(sa.select(sa.func.count()).where(*mine, Case.next_due_at <= now)) or 0
+    next_due = db.session.scalar(sa.select(sa.func.min(Case.next_due_at)).where(*mine, Case.next_due_at > now))
+    return HeaderCounter("overdue", _l("My overdue cases"), overdue,
+                         url_for("cases.board", scope="mine", clock="overdue"), changes_at=next_due, urgent=True)
 
 
 def approvals_counter(user, now) -> HeaderCounter | None:

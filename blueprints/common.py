@@ -29,13 +29,13 @@ def permission_required(permission: str):
     return decorator
 
 
-def render_page(page: str, partial: str | None = None, status: int = 200, **context):
+def render_page(full_template: str, partial_template: str | None = None, status_code: int = 200, **context):
     """Render the full page, or only its partial for an htmx request.
 
     The full page includes the same partial, so the two can never drift apart.
     """
-    template = partial if (partial and request.htmx) else page
-    response = make_response(render_template(template, **context), status)
+    template = partial_template if (partial_template and request.htmx) else full_template
+    response = make_response(render_template(template, **context), status_code)
     response.vary.add("HX-Request")
     return response
 

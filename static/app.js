@@ -1,6 +1,157 @@
-// Small behaviours htmx does not give: tell the person when the server cannot be reached.
+// What htmx does not do by itself:
+// 1. keep what a person is typing, an open menu and the focus when a live region refreshes;
+// 2. keep countdowns current between refreshes (colours come from the server);
+// 3. copy a quick reply with one click; clear a note form once it is sent;
+// 4. say so when the server cannot be reached.
 (function () {
   "use strict";
+
+  // --- 1. live regions keep the person's state ------------------------------------
+  var kept = {};
+
+  function isTyped(el) {
+    if (el.type === "checkbox" || el.type === "radio") return el.checked !== el.defaultChecked;
+    if (el.tagName === "SELECT") {
+      return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+    }
+    return el.value !== el.defaultValue;
+  }
+
+  function capture(root) {
+    var state = { fields: [], open: [], focus: null };
+    root.querySelectorAll("input[id], textarea[id], select[id]").forEach(function (el) {
+      if (el.type === "hidden" || el.type === "file") return;
+      if (isTyped(el) || el === document.activeElement) {
+        state.fields.push({
+          id: el.id, value: el.value, checked: el.checked,
+          start: el.selectionStart, end: el.selectionEnd,
+        });
+      }
+    });
+    root.querySelectorAll("details[id][open]").forEach(function (el) { state.open.push(el.id); });
+    if (document.activeElement && root.contains(document.activeElement) && document.activeElement.id) {
+      state.focus = document.activeElement.id;
+    }
+    return state;
+  }
+
+  function restore(state) {
+    state.open.forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) el.open = true;
+    });
+    state.fields.forEach(function (saved) {
+      var el = document.getElementById(saved.id);
+      if (!el) return;
+      if (el.type === "checkbox" || el.type === "radio") el.checked = saved.checked;
+      else el.value = saved.value;
+      if (saved.id === state.focus) {
+        el.focus({ preventScroll: true });
+        try { el.setSelectionRange(saved.start, saved.end); } catch (e) { /* not a text field */ }
+      }
+    });
+    if (state.focus && !state.fields.some(function (f) { return f.id === state.focus; })) {
+      var focused = document.getElementById(state.focus);
+      if (focused) focused.focus({ preventScroll: true });
+    }
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (target && target.hasAttribute("data-live") && target.id) kept[target.id] = capture(target);
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var target = event.detail.target;
+    var id = target && target.id;
+    if (id && kept[id]) {
+      restore(kept[id]);
+      delete kept[id];
+    }
+    startCountdowns();
+  });
+
+  // --- 2. countdowns -----------------------------------------------------------------
+  var formats = {};
+  try { formats = JSON.parse(document.body.dataset.durationFormats || "{}"); } catch (e) { formats = {}; }
+
+  function formatDuration(seconds) {
+    var minutes = Math.floor(Math.abs(seconds) / 60);
+    var d = Math.floor(minutes / 1440), h = Math.floor((minutes % 1440) / 60), m = minutes % 60;
+    var fill = function (pattern) {
+      return (pattern || "").replace("{d}", d).replace("{h}", h).replace("{m}", h ? String(m).padStart(2, "0") : m);
+    };
+    if (d) return fill(formats.dh || "{d}d {h}h");
+    if (h) return fill(formats.hm || "{h}h {m}m");
+    return fill(formats.m || "{m}m");
+  }
+
+  function serverSkew() {
+    // Deadlines are the server's: measure against its clock, not this computer's.
+    var region = document.querySelector("[data-server-now]");
+    if (!region) return 0;
+    if (!region.dataset.loadedAt) region.dataset.loadedAt = String(Date.now());
+    return Date.parse(region.dataset.serverNow) - Number(region.dataset.loadedAt);
+  }
+
+  function tick() {
+    var now = Date.now() + serverSkew();
+    document.querySelectorAll("time.countdown[datetime]").forEach(function (el) {
+      var due = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(due)) return;
+      var pattern = el.dataset.pattern || "{t}";
+      el.textContent = pattern.replace("{t}", formatDuration((due - now) / 1000));
+    });
+  }
+
+  var timer = null;
+  function startCountdowns() {
+    serverSkew();
+    if (!timer) timer = window.setInterval(tick, 30000);
+  }
+  document.addEventListener("DOMContentLoaded", startCountdowns);
+
+  // --- 3. copy and reset ---------------------------------------------------------------
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy-from]");
+    if (!button) return;
+    var source = document.getElementById(button.dataset.copyFrom);
+    if (!source) return;
+    var text = source.textContent.trim();
+    var done = function () {
+      var before = button.textContent;
+      button.textContent = button.dataset.copied || "Copied";
+      window.setTimeout(function () { button.textContent = before; }, 1500);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { fallbackCopy(text); done(); });
+    } else {
+      fallbackCopy(text);
+      done();
+    }
+  });
+
+  function fallbackCopy(text) {
+    // Intranet pages are often plain http, where the clipboard API is not offered.
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } catch (e) { /* nothing more to try */ }
+    area.remove();
+  }
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var form = event.detail.elt;
+    var failed = event.detail.xhr && /flash-error/.test(event.detail.xhr.responseText || "");
+    if (form && form.matches && form.matches("form[data-reset-on-success]") && event.detail.successful && !failed) {
+      form.reset();
+    }
+  });
+
+  // --- 4. offline ------------------------------------------------------------------------
   function say(message) {
     var flash = document.getElementById("flash");
     if (!flash) return;
@@ -14,11 +165,8 @@
     say(document.body.dataset.offlineMessage || "The server cannot be reached; retrying.");
   });
   document.addEventListener("htmx:afterRequest", function (event) {
-    // A successful poll after an outage clears the outage message.
-    if (event.detail.successful) {
-      var flash = document.getElementById("flash");
-      var stale = flash && flash.querySelector("[data-offline]");
-      if (stale) stale.remove();
-    }
+    if (!event.detail.successful) return;
+    var stale = document.querySelector("#flash [data-offline]");
+    if (stale) stale.remove();
   });
 })();

@@ -145,13 +145,14 @@ class CSRFClient(FlaskClient):
 
 
 @pytest.fixture
-def make_app(databases):
+def make_app(databases, tmp_path):
     """Build an app on a fresh database; extra config on top of the test defaults."""
     made = []
 
     def factory(**overrides):
         url = databases.create()
-        app = create_app({**base_config(url), **overrides})
+        evidence_dir = tmp_path / f"evidence-{len(made)}"
+        app = create_app({**base_config(url), "EVIDENCE_DIR": str(evidence_dir), **overrides})
         app.test_client_class = CSRFClient
         made.append((app, url))
         return app
@@ -233,3 +234,33 @@ class LiveServer:
 def live_server(app):
     with LiveServer(app) as server:
         yield server
+
+
+@pytest.fixture
+def make_case(app):
+    """Create a case through the real rules; returns its id. ``minutes_ago`` sets when it was received."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    import caseflow
+    from models import load_case_rules, utcnow
+
+    counter = iter(range(1, 10_000))
+
+    def create(minutes_ago: int = 0, shop: str = "测试天猫店", actor: str = "agent", assignee: str | None = None, **values) -> int:
+        with app.test_request_context():
+            now = utcnow()
+            data = {
+                "shop": db.session.scalar(sa.select(Shop).where(Shop.name == shop)),
+                "order_no": f"T{next(counter):08d}", "buyer_nick": "买家甲", "buyer_phone": "13812345678",
+                "kind": "return_refund", "category": "damaged_on_arrival", "priority": 2,
+                "order_amount": Decimal("199.00"), "received_at": now - timedelta(minutes=minutes_ago),
+            }
+            data.update(values)
+            if assignee:
+                data["assignee"] = user_named(assignee)
+            case = caseflow.create_case(data, user_named(actor), load_case_rules(), now)
+            db.session.commit()
+            return case.id
+
+    return create

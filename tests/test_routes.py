@@ -13,7 +13,7 @@ import pytest
 from app import create_app
 from models import PERMISSIONS, ROLES
 
-PUBLIC_ENDPOINTS = {"static", "auth.login"}
+PUBLIC_ENDPOINTS = {"static", "auth.login", "main.ping"}
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 

@@ -1,0 +1,65 @@
+"""Evidence the buyer sent: photos and short videos, checked by content, stored under instance/evidence/."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from models import Case, CaseEvidence, User, db
+
+IMAGE_LIMIT = 10 * 1024 * 1024
+VIDEO_LIMIT = 20 * 1024 * 1024
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp",
+              "video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
+
+
+class EvidenceRefused(Exception):
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
+def sniff(head: bytes) -> str | None:
+    """The real type from the first bytes; the name and the browser's claim are not trusted."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if head[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp":
+        return "video/quicktime" if head[8:10] == b"qt" else "video/mp4"
+    if head.startswith(b"\x1a\x45\xdf\xa3"):
+        return "video/webm"
+    return None
+
+
+def store(case: Case, upload, actor: User) -> CaseEvidence:
+    data = upload.read(VIDEO_LIMIT + 1)
+    if not data:
+        raise EvidenceRefused(_l("The file is empty."))
+    content_type = sniff(data[:16])
+    if content_type is None:
+        raise EvidenceRefused(_l("Only photos (JPEG, PNG, GIF, WebP) and videos (MP4, MOV, WebM) are accepted."))
+    limit = VIDEO_LIMIT if content_type.startswith("video/") else IMAGE_LIMIT
+    if len(data) > limit:
+        raise EvidenceRefused(_l("The file is larger than %(mb)s MB.", mb=limit // (1024 * 1024)))
+    stored_name = f"{case.id}-{secrets.token_hex(12)}.{EXTENSIONS[content_type]}"
+    item = CaseEvidence(case_id=case.id, original_name=(Path(upload.filename or "file").name or "file")[:200],
+                        stored_name=stored_name, content_type=content_type, size_bytes=len(data), uploaded_by_id=actor.id)
+    path = path_of(item)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    db.session.add(item)
+    return item
+
+
+def path_of(item: CaseEvidence) -> Path:
+    """Where the file lives: EVIDENCE_DIR, by default instance/evidence/."""
+    folder = current_app.config.get("EVIDENCE_DIR") or Path(current_app.instance_path) / "evidence"
+    return Path(folder) / item.stored_name
