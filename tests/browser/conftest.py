@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.conftest import TEST_PASSWORD
 
@@ -16,6 +17,10 @@ CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
+
+
+# The machines are shared and noisy: wait longer than Playwright's 5 s before calling a check failed.
+expect.set_options(timeout=15_000)
 
 
 def chromium_path() -> str:
