@@ -62,7 +62,7 @@ migrate: setup
 extract-messages: $(VENV)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ --no-location --sort-output \
 	  --ignore-dirs=".venv migrations tests bench" -o translations/messages.pot .
-	$(BIN)/pybabel update -i translations/messages.pot -d translations --ignore-obsolete --omit-header
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --ignore-obsolete
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -39,9 +39,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.unauthorized_handler(unauthorized)
 
-    from blueprints import admin, auth, cases, handoffs, main, reviews, scoring
+    from blueprints import admin, auth, cases, compensation, handoffs, main, reviews, scoring
 
-    for module in (auth, main, cases, reviews, handoffs, scoring, admin):
+    for module in (auth, main, cases, compensation, reviews, handoffs, scoring, admin):
         app.register_blueprint(module.bp)
 
     import commands
@@ -159,7 +159,7 @@ def register_template_helpers(app: Flask) -> None:
         "priority_labels": {str(k): v for k, v in models.PRIORITIES.items()}, "state_labels": models.CASE_STATES,
         "waiting_labels": models.WAITING_FOR, "flag_labels": models.FLAGS, "responsibility_labels": models.RESPONSIBILITIES,
         "clock_labels": caseflow.CLOCK_LABELS, "state_action_labels": caseflow.STATE_ACTION_LABELS,
-        "clock_status_labels": CLOCK_STATUS_LABELS, "subject_labels": SUBJECT_LABELS,
+        "clock_status_labels": CLOCK_STATUS_LABELS, "subject_labels": SUBJECT_LABELS, "payout_labels": models.PAYOUTS,
     }
 
     # Static label tables are globals so imported macros see them too.

@@ -82,6 +82,10 @@ PERMISSIONS = {
     "reveal_phone": {"agent", "reviewer", "lead", "manager"},
     "import_cases": {"agent", "lead", "manager"},
     "manage_case_rules": {"lead", "manager", "admin"},  # SLA policies, procedures, promotion mode
+    "request_compensation": {"agent", "reviewer", "lead", "manager"},
+    "approve_compensation": {"lead", "manager"},
+    "see_money": {"lead", "manager", "admin"},
+    "manage_limits": {"admin", "manager"},
     "manage_users": {"admin"},
     "manage_settings": {"admin", "manager"},
 }
@@ -606,3 +610,102 @@ def load_case_rules():
         at_risk_percent=int(get_setting("at_risk_percent")),
         calendar=sla.parse_business_hours(get_setting("business_hours"), zone),
     )
+
+
+# --- compensation ----------------------------------------------------------------
+
+COMPENSATION_REASONS = {
+    "goodwill": _l("Goodwill"),
+    "defect": _l("Defect or damage"),
+    "size_description": _l("Size or description"),
+    "freight": _l("Freight the shop need not pay"),
+    "bad_review_threat": _l("Bad-review threat"),
+    "price_difference": _l("Price difference"),
+    "other": _l("Other"),
+}
+
+PAYOUTS = {
+    "alipay": _l("Alipay transfer"),
+    "wechat": _l("WeChat transfer"),
+    "coupon": _l("Coupon"),
+    "platform_partial_refund": _l("Partial refund on the platform"),
+    "bank": _l("Bank transfer"),
+    "other": _l("Other"),
+}
+
+COMPENSATION_STATUSES = {
+    "pending": _l("Waiting for approval"),
+    "approved": _l("Approved"),
+    "rejected": _l("Rejected"),
+    "paid": _l("Paid"),
+}
+
+
+class Compensation(db.Model):
+    """A compensation asked for on a case: amount, reason, decision and payment, never edited after a decision."""
+
+    __tablename__ = "compensations"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id"), index=True)
+    shop_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("shops.id"))
+    platform: so.Mapped[str] = so.mapped_column(sa.String(16))
+    order_no: so.Mapped[str] = so.mapped_column(sa.String(64))
+    amount: so.Mapped[Decimal] = so.mapped_column(MONEY)
+    reason: so.Mapped[str] = so.mapped_column(sa.String(24))
+    payout: so.Mapped[str] = so.mapped_column(sa.String(32))
+    note: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    status: so.Mapped[str] = so.mapped_column(sa.String(12), default="pending")
+    auto_approved: so.Mapped[bool] = so.mapped_column(default=False)
+    requester_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    forwarded_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    forwarded_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    decided_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    decided_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    decision_note: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    requester_saw_decision: so.Mapped[bool] = so.mapped_column(default=False)
+    paid_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    paid_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    paid_channel: so.Mapped[str] = so.mapped_column(sa.String(32), default="")
+    paid_reference: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
+    version: so.Mapped[int] = so.mapped_column(default=1)
+
+    case: so.Mapped[Case] = so.relationship()
+    shop: so.Mapped[Shop] = so.relationship()
+    requester: so.Mapped[User] = so.relationship(foreign_keys=[requester_id])
+    decided_by: so.Mapped[User | None] = so.relationship(foreign_keys=[decided_by_id])
+    forwarded_by: so.Mapped[User | None] = so.relationship(foreign_keys=[forwarded_by_id])
+    paid_by: so.Mapped[User | None] = so.relationship(foreign_keys=[paid_by_id])
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        sa.Index("ix_compensations_status_created", "status", "created_at"),
+        sa.Index("ix_compensations_order", "platform", "order_no"),
+        sa.Index("ix_compensations_shop_created", "shop_id", "created_at"),
+    )
+
+    @property
+    def reason_label(self):
+        return COMPENSATION_REASONS.get(self.reason, self.reason)
+
+    @property
+    def payout_label(self):
+        return PAYOUTS.get(self.payout, self.payout)
+
+    @property
+    def status_label(self):
+        return COMPENSATION_STATUSES.get(self.status, self.status)
+
+
+class CompensationBudget(db.Model):
+    """What a manager allows a shop to spend on compensation in one month."""
+
+    __tablename__ = "compensation_budgets"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    shop_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("shops.id"))
+    month: so.Mapped[str] = so.mapped_column(sa.String(7))  # YYYY-MM in the shop's zone
+    amount: so.Mapped[Decimal] = so.mapped_column(MONEY)
+
+    __table_args__ = (sa.UniqueConstraint("shop_id", "month"),)

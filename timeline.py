@@ -9,7 +9,9 @@ from models import (
     CASE_CATEGORIES,
     CASE_KINDS,
     CASE_STATES,
+    COMPENSATION_REASONS,
     FLAGS,
+    PAYOUTS,
     PRIORITIES,
     RESPONSIBILITIES,
     ROLES,
@@ -100,6 +102,30 @@ def describe(event: TimelineEvent) -> str:
         return _("Looked at the buyer's full phone number.")
     if action == "evidence_added":
         return _("Added evidence: %(name)s", name=d.get("name", ""))
+    if action == "compensation_requested":
+        return _("Asked for compensation of ¥%(amount)s (%(reason)s).", amount=d.get("amount"),
+                 reason=str(COMPENSATION_REASONS.get(d.get("reason"), d.get("reason"))))
+    if action == "compensation_decided":
+        if d.get("auto"):
+            return _("¥%(amount)s approved at once: within the requester's limit.", amount=d.get("amount"))
+        sentence = (_("Approved the compensation of ¥%(amount)s.", amount=d.get("amount")) if d.get("decision") == "approved"
+                    else _("Rejected the compensation of ¥%(amount)s.", amount=d.get("amount")))
+        return f"{sentence} {d.get('note') or ''}".strip()
+    if action == "compensation_forwarded":
+        return _("Forwarded the compensation of ¥%(amount)s to the managers.", amount=d.get("amount"))
+    if action == "compensation_paid":
+        return _("Paid the compensation of ¥%(amount)s (%(channel)s %(reference)s).", amount=d.get("amount"),
+                 channel=str(PAYOUTS.get(d.get("channel"), d.get("channel"))), reference=d.get("reference", ""))
+    if action == "refund_set":
+        sentence = _("Refund set to ¥%(amount)s (proposed ¥%(proposed)s after deducting ¥%(deducted)s).",
+                     amount=d.get("to"), proposed=d.get("proposed"), deducted=d.get("deducted"))
+        return f"{sentence} {d.get('reason') or ''}".strip()
+    if action == "limit_changed":
+        return _("Compensation limit of %(name)s: %(old)s → %(new)s.", name=d.get("name", ""),
+                 old=d.get("from") if d.get("from") is not None else _("no limit"),
+                 new=d.get("to") if d.get("to") is not None else _("no limit"))
+    if action == "budget_set":
+        return _("Budget for %(month)s: ¥%(amount)s.", month=d.get("month", ""), amount=d.get("to"))
     if action == "password_changed":
         return _("Changed their password.")
     return action

@@ -123,6 +123,9 @@ def edit_user(user_id):
             flash(error, "error")
         elif conflict is None:
             changes = apply_changes(user, values)
+            if "compensation_limit" in changes:  # limits have their own audit list
+                old, new = changes["compensation_limit"]
+                record(current_user, "user", user.id, "limit_changed", name=user.display_name, **{"from": old, "to": new})
             if form.password.data:
                 user.set_password(form.password.data)
                 changes["password"] = ["", _("reset")]

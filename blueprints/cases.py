@@ -17,6 +17,7 @@ import caseflow
 import evidence
 import live
 import sla
+from blueprints import compensation as compensation_view
 from blueprints.common import permission_required, render_page
 from case_filters import CaseFilter
 from forms import (
@@ -157,6 +158,7 @@ def detail_context(case: Case, now: datetime) -> dict:
         "evidence_form": EvidenceForm(formdata=None), "poll_seconds": poll_seconds(),
         "masked_phone": caseflow.mask_phone(case.buyer_phone),
         "team_names": db.session.scalars(sa.select(Team.name).where(Team.active).order_by(Team.name)).all(),
+        **compensation_view.case_section(case),
     }
 
 
@@ -555,6 +557,3 @@ def header_counter(user, now) -> HeaderCounter:
     return HeaderCounter("overdue", _l("My overdue cases"), overdue,
                          url_for("cases.board", scope="mine", clock="overdue"), changes_at=next_due, urgent=True)
 
-
-def approvals_counter(user, now) -> HeaderCounter | None:
-    return HeaderCounter("approvals", _l("Approvals waiting for me"), None, url_for("cases.board"))

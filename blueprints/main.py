@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, redirect, request, session, url
 from flask_login import current_user
 
 import live
-from blueprints import cases, handoffs, reviews
+from blueprints import cases, compensation, handoffs, reviews
 from blueprints.common import is_safe_next, permission_required, render_page
 from forms import LanguageForm
 from models import db, latest_event_id, utcnow
@@ -14,7 +14,7 @@ from models import db, latest_event_id, utcnow
 bp = Blueprint("main", __name__)
 
 # Each area adds its own number to the header; the order is the header's.
-COUNTER_SOURCES = (cases.header_counter, cases.approvals_counter, handoffs.header_counter, reviews.header_counter)
+COUNTER_SOURCES = (cases.header_counter, compensation.header_counter, handoffs.header_counter, reviews.header_counter)
 
 
 def header_counters(user, now):

@@ -1,0 +1,313 @@
+"""Compensation: routing by limit, who may decide, one decision only, payment, refund netting, money."""
+
+from __future__ import annotations
+
+import re
+import threading
+from decimal import Decimal
+
+import pytest
+import sqlalchemy as sa
+
+import compensation as rules
+from models import Case, Compensation, TimelineEvent, db, utcnow
+from tests.conftest import TEST_PASSWORD, user_named
+
+HX = {"HX-Request": "true"}
+
+
+def ask(client, case_id, amount, reason="goodwill", payout="alipay", note=""):
+    return client.post_form(f"/compensation/case/{case_id}", {"amount": amount, "reason": reason, "payout": payout, "note": note}, headers=HX)
+
+
+def only(app, **where) -> Compensation:
+    with app.app_context():
+        item = db.session.scalar(sa.select(Compensation).filter_by(**where).order_by(Compensation.id.desc()))
+        db.session.expunge(item)
+        return item
+
+
+def case_events(app, case_id) -> list[TimelineEvent]:
+    with app.app_context():
+        found = db.session.scalars(TimelineEvent.for_subject("case", case_id)).all()
+        return [(e.action, e.detail, e.actor.username if e.actor else None) for e in found]
+
+
+def client_for(app, username):
+    client = app.test_client()
+    assert client.post_form("/auth/login", {"username": username, "password": TEST_PASSWORD}).status_code == 302
+    return client
+
+
+def test_within_the_limit_is_approved_at_once_and_recorded(app, login_as, make_case):
+    case_id = make_case()
+    response = ask(login_as("agent"), case_id, "15.00")
+    assert "在您的权限内：已批准并记录" in response.get_data(as_text=True)
+    item = only(app, case_id=case_id)
+    assert item.status == "approved" and item.auto_approved and item.amount == Decimal("15.00")
+    actions = [a for a, _, _ in case_events(app, case_id)]
+    assert actions[:2] == ["compensation_decided", "compensation_requested"]
+
+
+def test_over_the_limit_waits_for_a_lead_who_approves_and_the_agent_sees_it(app, make_case):
+    case_id = make_case()
+    agent, lead = client_for(app, "agent"), client_for(app, "lead")
+    assert "超出您的权限：等待审批" in ask(agent, case_id, "50").get_data(as_text=True)
+    item = only(app, case_id=case_id)
+    assert item.status == "pending"
+    queue = lead.get("/compensation/").get_data(as_text=True)
+    assert f'id="approval-{item.id}"' in queue and "¥50.00" in queue
+    assert re.search(r'data-counter="approvals">\s*<span class="counter-label">待我审批</span>\s*<span class="counter-value">1<', lead.get("/counters", headers=HX).get_data(as_text=True))
+
+    decided = lead.post_form(f"/compensation/{item.id}/approve", {"note": "同意，注意回访", "version": item.version}, headers=HX)
+    assert "已批准 ¥50.00" in decided.get_data(as_text=True) and decided.headers["HX-Trigger"] == "caseChanged"
+    assert only(app, case_id=case_id).status == "approved"
+    counters = agent.get("/counters", headers=HX).get_data(as_text=True)
+    assert re.search(r'我的申请有了结果</span>\s*<span class="counter-value">1<', counters)
+    page = agent.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert "批准了 ¥50.00 的补偿" in page and "同意，注意回访" in page
+    counters = agent.get("/counters", headers=HX).get_data(as_text=True)
+    assert re.search(r'我的申请有了结果</span>\s*<span class="counter-value">0<', counters)
+
+
+def test_agents_cannot_approve(app, make_case):
+    case_id = make_case()
+    ask(client_for(app, "agent"), case_id, "50")
+    item = only(app, case_id=case_id)
+    assert client_for(app, "agent2").post_form(f"/compensation/{item.id}/approve", {"note": ""}).status_code == 403
+    assert client_for(app, "reviewer").post_form(f"/compensation/{item.id}/reject", {"note": ""}).status_code == 403
+    assert only(app, case_id=case_id).status == "pending"
+
+
+def test_nobody_approves_their_own_request(app, make_case):
+    case_id = make_case()
+    lead = client_for(app, "lead")
+    ask(lead, case_id, "250")  # over the lead's own 200
+    item = only(app, case_id=case_id)
+    refused = lead.post_form(f"/compensation/{item.id}/approve", {"note": ""}, headers=HX)
+    assert "不能审批自己的申请" in refused.get_data(as_text=True)
+    assert f'id="approval-{item.id}"' not in lead.get("/compensation/").get_data(as_text=True)
+    assert only(app, case_id=case_id).status == "pending"
+
+
+def test_a_lead_over_their_limit_is_refused_and_offered_forwarding(app, make_case):
+    case_id = make_case()
+    ask(client_for(app, "agent"), case_id, "500")
+    item = only(app, case_id=case_id)
+    lead = client_for(app, "lead")
+    queue = lead.get("/compensation/").get_data(as_text=True)
+    assert "超出您 ¥200.00 的权限" in queue and "转给店长" in queue
+    refused = lead.post_form(f"/compensation/{item.id}/approve", {"note": ""}, headers=HX)
+    assert "超出您 ¥200.00 的权限" in refused.get_data(as_text=True)
+    assert only(app, case_id=case_id).status == "pending"
+    lead.post_form(f"/compensation/{item.id}/forward", {"note": "金额较大"}, headers=HX)
+    assert f'id="approval-{item.id}"' not in lead.get("/compensation/").get_data(as_text=True)
+    manager = client_for(app, "manager")
+    assert "转交人" in manager.get("/compensation/").get_data(as_text=True)
+    manager.post_form(f"/compensation/{item.id}/approve", {"note": ""}, headers=HX)
+    assert only(app, case_id=case_id).decided_by_id is not None and only(app, case_id=case_id).status == "approved"
+
+
+def test_a_decision_is_final(app, make_case):
+    case_id = make_case()
+    ask(client_for(app, "agent"), case_id, "60")
+    item = only(app, case_id=case_id)
+    lead, manager = client_for(app, "lead"), client_for(app, "manager")
+    lead.post_form(f"/compensation/{item.id}/reject", {"note": "证据不足"}, headers=HX)
+    for client, url in ((lead, "approve"), (manager, "approve"), (manager, "reject")):
+        response = client.post_form(f"/compensation/{item.id}/{url}", {"note": "改主意"}, headers=HX)
+        assert "已经处理过了" in response.get_data(as_text=True)
+    final = only(app, case_id=case_id)
+    assert final.status == "rejected" and final.decision_note == "证据不足"
+
+
+def test_a_forged_post_without_the_token_is_refused(app, make_case):
+    case_id = make_case()
+    ask(client_for(app, "agent"), case_id, "60")
+    item = only(app, case_id=case_id)
+    lead = client_for(app, "lead")
+    assert lead.post(f"/compensation/{item.id}/approve", data={"note": ""}).status_code == 400
+    assert only(app, case_id=case_id).status == "pending"
+
+
+def test_two_approvers_at_the_same_moment_one_decision(app, make_case):
+    case_id = make_case()
+    ask(client_for(app, "agent"), case_id, "80")
+    item = only(app, case_id=case_id)
+    approvers = [client_for(app, "lead"), client_for(app, "manager")]
+    tokens = [client.csrf_token("/auth/password") for client in approvers]
+    barrier = threading.Barrier(2)
+    answers = []
+
+    def decide(client, token, path):
+        barrier.wait()
+        answers.append(client.post(f"/compensation/{item.id}/{path}", data={"note": path, "csrf_token": token}, headers=HX).get_data(as_text=True))
+
+    threads = [threading.Thread(target=decide, args=(approvers[0], tokens[0], "approve")),
+               threading.Thread(target=decide, args=(approvers[1], tokens[1], "reject"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(answers) == 2
+    wins = [a for a in answers if "flash-success" in a]
+    losses = [a for a in answers if "flash-error" in a]
+    assert len(wins) == 1 and len(losses) == 1
+    assert "刚刚处理了" in losses[0] or "已经处理过了" in losses[0] or "其他人" in losses[0]
+    decisions = [d for a, d, _ in case_events(app, case_id) if a == "compensation_decided"]
+    assert len(decisions) == 1
+    assert only(app, case_id=case_id).status in ("approved", "rejected")
+
+
+def test_the_rule_itself_refuses_a_second_decision_from_a_stale_read(app, make_case):
+    case_id = make_case()
+    with app.test_request_context():
+        case = db.session.get(Case, case_id)
+        item = rules.request(case, user_named("agent"), Decimal("90"), "goodwill", "alipay", "", utcnow())
+        db.session.commit()
+        item_id = item.id
+    with app.test_request_context():
+        first = db.session.get(Compensation, item_id)
+        stale = Compensation(id=item_id, status="pending", requester_id=first.requester_id, amount=first.amount, case_id=case_id)
+        rules.decide(first, user_named("lead"), True, "", utcnow())
+        db.session.commit()
+        with pytest.raises(rules.CompensationRefused):
+            rules.decide(stale, user_named("manager"), False, "", utcnow())
+
+
+@pytest.mark.parametrize("amount,message", [
+    ("0", "请输入大于 0"), ("-1", "请输入大于 0"), ("100000.01", "请输入大于 0"), ("abc", "不是有效的小数"),
+    ("1.234", "最多两位小数"), ("", "该字段是必填字段"), ("Infinity", "请输入以元为单位的金额"),
+])
+def test_bad_amounts_are_refused(app, login_as, make_case, amount, message):
+    case_id = make_case()
+    answer = ask(login_as("agent"), case_id, amount).get_data(as_text=True)
+    assert message in answer
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Compensation)) == 0
+
+
+def test_paid_by_the_requester_or_finance_only(app, make_case):
+    case_id = make_case()
+    agent = client_for(app, "agent")
+    ask(agent, case_id, "10")
+    item = only(app, case_id=case_id)
+    other = client_for(app, "agent2")
+    refused = other.post_form(f"/compensation/{item.id}/paid", {"channel": "alipay", "reference": "X1"}, headers=HX)
+    assert "申请人或财务" in refused.get_data(as_text=True)
+    no_reference = agent.post_form(f"/compensation/{item.id}/paid", {"channel": "alipay", "reference": ""}, headers=HX)
+    assert "flash-error" in no_reference.get_data(as_text=True)
+    agent.post_form(f"/compensation/{item.id}/paid", {"channel": "alipay", "reference": "2026112200001"}, headers=HX)
+    paid = only(app, case_id=case_id)
+    assert paid.status == "paid" and paid.paid_reference == "2026112200001" and paid.paid_channel == "alipay"
+    with app.app_context():
+        from models import Team
+        finance = db.session.scalar(sa.select(Team).where(Team.function == "finance"))
+        user_named("agent2").team = finance
+        db.session.commit()
+    ask(agent, case_id, "5")
+    second = only(app, case_id=case_id)
+    other.post_form(f"/compensation/{second.id}/paid", {"channel": "wechat", "reference": "F-9"}, headers=HX)
+    assert only(app, id=second.id).status == "paid"
+
+
+def pay(app, case_id, amount, reason="goodwill", status="paid", requester="agent"):
+    with app.test_request_context():
+        case = db.session.get(Case, case_id)
+        item = rules.request(case, user_named(requester), Decimal(amount), reason, "alipay", "", utcnow())
+        if status == "paid":
+            rules.mark_paid(item, user_named(requester), "alipay", "R", utcnow())
+        elif status in ("rejected", "approved") and item.status == "pending":
+            rules.decide(item, user_named("manager"), status == "approved", "", utcnow())
+        db.session.commit()
+
+
+def test_refund_is_netted_against_what_was_paid_on_the_order(app, make_case):
+    first = make_case(kind="compensation", order_no="ORD-1", order_amount=Decimal("300.00"))
+    second = make_case(kind="return_refund", order_no="ORD-1", order_amount=Decimal("300.00"))
+    make_case(kind="compensation", order_no="ORD-2")  # another order does not count
+    pay(app, first, "15.50")                                  # paid on the other case of the order: deducted
+    pay(app, second, "20.00", reason="price_difference")      # a paid price difference: deducted
+    pay(app, second, "40.00", status="rejected")              # rejected: not deducted
+    pay(app, second, "12.00", status="approved")              # approved, not paid: not deducted, warned
+    pay(app, second, "60.00", status="pending")               # pending: not deducted
+    with app.test_request_context():
+        proposal = rules.netting(db.session.get(Case, second))
+        assert proposal.deducted == Decimal("35.50") and proposal.proposed == Decimal("264.50")
+        assert [item.amount for item in proposal.not_deducted] == [Decimal("12.00")]
+    client = client_for(app, "agent")
+    page = client.get(f"/cases/{second}").get_data(as_text=True)
+    assert "¥264.50" in page and "已批准但未支付的 ¥12.00 不扣除" in page
+    version = re.search(r'name="version" value="(\d+)">\s*<label for="refund-amount"', page).group(1)
+    differs = client.post_form(f"/compensation/case/{second}/refund", {"amount": "250.00", "reason": "", "version": version}, headers=HX)
+    assert "请说明退款与建议的 ¥264.50 不同的原因" in differs.get_data(as_text=True)
+    client.post_form(f"/compensation/case/{second}/refund", {"amount": "250.00", "reason": "运费险已赔付14.5元", "version": version}, headers=HX)
+    with app.app_context():
+        assert db.session.get(Case, second).refund_amount == Decimal("250.00")
+    refund_event = [d for a, d, _ in case_events(app, second) if a == "refund_set"][0]
+    assert refund_event["reason"] == "运费险已赔付14.5元" and refund_event["proposed"] == "264.50" and refund_event["deducted"] == "35.50"
+
+
+def test_sums_of_money_are_exact(app, make_case, login_as):
+    case_id = make_case(kind="return_refund", order_no="ORD-EXACT", order_amount=Decimal("1.00"))
+    agent = login_as("agent")
+    ask(agent, case_id, "0.1")
+    ask(agent, case_id, "0.2")
+    with app.app_context():
+        for item in db.session.scalars(sa.select(Compensation)):
+            item.status, item.paid_at = "paid", utcnow()
+        db.session.commit()
+    with app.test_request_context():
+        proposal = rules.netting(db.session.get(Case, case_id))
+        assert proposal.deducted == Decimal("0.30") and str(proposal.deducted) == "0.30"
+        assert proposal.proposed == Decimal("0.70")
+        assert isinstance(db.session.scalar(sa.select(Compensation.amount)), Decimal)
+    lead = client_for(app, "lead")
+    overview = lead.get("/compensation/overview").get_data(as_text=True)
+    assert "¥0.30" in overview and "0.30000000000000004" not in overview
+
+
+def test_money_overview_budget_and_export(app, make_case):
+    case_id = make_case(responsibility="courier")
+    pay(app, case_id, "10.00")
+    pay(app, case_id, "30.00", status="approved")
+    pay(app, case_id, "70.00", status="pending")
+    lead, manager = client_for(app, "lead"), client_for(app, "manager")
+    with app.test_request_context():
+        from blueprints.compensation import current_month
+        from models import Shop
+        month = current_month()
+        shop_id = db.session.scalar(sa.select(Shop.id).where(Shop.name == "测试天猫店"))
+    assert lead.post_form("/compensation/budget", {"shop_id": shop_id, "month": month, "amount": "35"}).status_code == 403
+    manager.post_form("/compensation/budget", {"shop_id": shop_id, "month": month, "amount": "35"})
+    page = manager.get(f"/compensation/overview?month={month}").get_data(as_text=True)
+    row = page[page.index("测试天猫店"):]
+    cells = [cell.strip() for cell in re.findall(r'<td class="num">([^<]*)<', row)[:6]]
+    assert cells == ["3", "¥110.00", "¥40.00", "¥10.00", "¥35.00", "¥-5.00 (超出预算)"]
+    assert "快递: ¥40.00 (2)" in page
+    csv = manager.get(f"/compensation/overview.csv?month={month}")
+    assert csv.data.startswith("\ufeff".encode()) and "测试天猫店,3,110.00,40.00,10.00,35.00,-5.00" in csv.get_data(as_text=True)
+    bad = manager.post_form("/compensation/budget", {"shop_id": shop_id, "month": "2026-13", "amount": "35"})
+    assert bad.status_code == 302 and "请输入月份" in manager.get(bad.headers["Location"]).get_data(as_text=True)
+    assert f"资金概览 {month}" in manager.get("/compensation/overview?month=garbage").get_data(as_text=True)
+
+
+def test_limits_are_changed_by_managers_and_audited(app, make_case):
+    manager = client_for(app, "manager")
+    with app.app_context():
+        agent = user_named("agent")
+        agent_id, version = agent.id, agent.version
+    assert client_for(app, "lead").get("/compensation/limits").status_code == 403
+    manager.post_form(f"/compensation/limits/{agent_id}", {"compensation_limit": "50", "version": version})
+    with app.app_context():
+        assert user_named("agent").compensation_limit == Decimal("50.00")
+    stale = manager.post_form(f"/compensation/limits/{agent_id}", {"compensation_limit": "80", "version": version})
+    assert stale.status_code == 302
+    with app.app_context():
+        assert user_named("agent").compensation_limit == Decimal("50.00")
+    empty = manager.post_form(f"/compensation/limits/{agent_id}", {"compensation_limit": "", "version": int(version) + 1})
+    assert empty.status_code == 302 and "请输入权限额度" in manager.get("/compensation/limits").get_data(as_text=True)
+    page = manager.get("/compensation/limits").get_data(as_text=True)
+    assert "agent name 的补偿权限：20.00 → 50.00" in page
+    case_id = make_case()
+    assert "在您的权限内" in ask(client_for(app, "agent"), case_id, "45").get_data(as_text=True)
