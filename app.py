@@ -39,9 +39,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.unauthorized_handler(unauthorized)
 
-    from blueprints import admin, auth, cases, compensation, handoffs, main, reviews, scoring
+    from blueprints import admin, auth, cases, compensation, handoffs, imports, main, reviews, scoring
 
-    for module in (auth, main, cases, compensation, reviews, handoffs, scoring, admin):
+    for module in (auth, main, cases, imports, compensation, reviews, handoffs, scoring, admin):
         app.register_blueprint(module.bp)
 
     import commands
@@ -190,7 +190,7 @@ CLOCK_STATUS_LABELS = {
     "met": _l("done in time"), "missed": _l("done late"),
 }
 SUBJECT_LABELS = {"user": _l("Account"), "team": _l("Team"), "settings": _l("Settings"), "case": _l("Case"),
-                  "procedure": _l("Procedure"), "import": _l("Import")}
+                  "procedure": _l("Procedure"), "import": _l("Import"), "export": _l("Export")}
 
 
 app = create_app()

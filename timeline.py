@@ -126,6 +126,15 @@ def describe(event: TimelineEvent) -> str:
                  new=d.get("to") if d.get("to") is not None else _("no limit"))
     if action == "budget_set":
         return _("Budget for %(month)s: ¥%(amount)s.", month=d.get("month", ""), amount=d.get("to"))
+    if action == "imported":
+        return _("Imported %(file)s: %(created)s created, %(updated)s updated.", file=d.get("file", ""),
+                 created=d.get("created", 0), updated=d.get("updated", 0))
+    if action == "mapping_saved":
+        return _("Saved the column mapping of %(platform)s.", platform=d.get("platform", ""))
+    if action == "mapping_forgotten":
+        return _("Went back to the standard column names of %(platform)s.", platform=d.get("platform", ""))
+    if action == "phones_exported":
+        return _("Exported %(count)s full phone numbers.", count=d.get("count", 0))
     if action == "password_changed":
         return _("Changed their password.")
     return action

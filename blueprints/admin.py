@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from blueprints.common import permission_required
+from blueprints.common import get_or_404, permission_required
 from forms import SettingsForm, TeamForm, UserForm
 from models import (
     SETTING_DEFAULTS,
@@ -26,14 +26,6 @@ from models import (
 )
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
-
-
-def get_or_404(model, object_id):
-    """The row with this id, or a 404 page."""
-    obj = db.session.get(model, object_id)
-    if obj is None:
-        abort(404)
-    return obj
 
 
 def active_admin_count() -> int:

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -18,7 +18,7 @@ import evidence
 import live
 import sla
 from blueprints import compensation as compensation_view
-from blueprints.common import permission_required, render_page
+from blueprints.common import action_answer, first_error, get_or_404, permission_required, render_page
 from case_filters import CaseFilter
 from forms import (
     AssignForm,
@@ -69,11 +69,7 @@ def poll_seconds() -> int:
 
 
 def case_or_404(case_id: int) -> Case:
-    """The case with this id, or a 404 page."""
-    case = db.session.get(Case, case_id)
-    if case is None:
-        abort(404)
-    return case
+    return get_or_404(Case, case_id)
 
 
 # --- the board and the list -------------------------------------------------------
@@ -261,25 +257,10 @@ def conflict_message(case: Case) -> str:
              ref=case.reference, state=case.state_label, who=case.assignee.display_name if case.assignee else _("nobody"))
 
 
-def first_error(form) -> str:
-    for field_name, errors in form.errors.items():
-        label = getattr(form, field_name).label.text if hasattr(form, field_name) else field_name
-        return f"{label}: {errors[0]}"
-    return _("The request could not be understood.")
-
-
 def action_response(case: Case, message: str | None = None, error: str | None = None, status: int = 200):
-    """htmx: a message in the flash area and a caseChanged event; otherwise back to the page."""
-    if request.htmx:
-        response = make_response(render_template("cases/_action_result.html", message=message, error=error), status)
-        response.headers["HX-Retarget"] = "#flash"
-        response.headers["HX-Reswap"] = "innerHTML"
-        if error is None:
-            response.headers["HX-Trigger"] = "caseChanged"
-        return response
-    flash(error or message, "error" if error else "success")
-    back = request.form.get("back")
-    return redirect(url_for("cases.board") if back == "board" else url_for("cases.detail", case_id=case.id))
+    """Answer a case action; without htmx, back to the board or the case page, whichever it came from."""
+    back = url_for("cases.board") if request.form.get("back") == "board" else url_for("cases.detail", case_id=case.id)
+    return action_answer(back, message, error, status)
 
 
 def run_action(case_id: int, form, apply, message: str):

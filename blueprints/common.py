@@ -5,8 +5,11 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import abort, make_response, render_template, request
+from flask import abort, flash, make_response, redirect, render_template, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
+
+from models import db
 
 
 def permission_required(permission: str):
@@ -46,3 +49,36 @@ def is_safe_next(target: str | None) -> bool:
         return False
     parts = urlsplit(target)
     return not parts.scheme and not parts.netloc
+
+
+def get_or_404(model, object_id):
+    """The row with this id, or a 404 page."""
+    obj = db.session.get(model, object_id)
+    if obj is None:
+        abort(404)
+    return obj
+
+
+def first_error(form) -> str:
+    """The first validation message of a form, with its field's label, for a one-line answer."""
+    for name, errors in form.errors.items():
+        field = getattr(form, name, None)
+        return f"{field.label.text if field is not None else name}: {errors[0]}"
+    return _("The request could not be understood.")
+
+
+def action_answer(back_url: str, message: str | None = None, error: str | None = None, status_code: int = 200):
+    """The answer to an action button.
+
+    htmx: the message in the flash area, and a caseChanged event on success so live regions refresh.
+    Otherwise: the message flashed and the browser sent back to ``back_url``.
+    """
+    if request.htmx:
+        response = make_response(render_template("cases/_action_result.html", message=message, error=error), status_code)
+        response.headers["HX-Retarget"] = "#flash"
+        response.headers["HX-Reswap"] = "innerHTML"
+        if error is None:
+            response.headers["HX-Trigger"] = "caseChanged"
+        return response
+    flash(error or message, "error" if error else "success")
+    return redirect(back_url)

@@ -10,14 +10,14 @@ from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 import compensation as rules
 import live
-from blueprints.common import permission_required, render_page
+from blueprints.common import action_answer, first_error, get_or_404, permission_required, render_page
 from forms import BudgetForm, CompensationForm, DecisionForm, LimitForm, PaidForm, RefundForm
 from live import HeaderCounter
 from models import (
@@ -41,31 +41,12 @@ bp = Blueprint("compensation", __name__, url_prefix="/compensation")
 
 
 def item_or_404(item_id: int) -> Compensation:
-    """The compensation request with this id, or a 404 page."""
-    item = db.session.get(Compensation, item_id)
-    if item is None:
-        abort(404)
-    return item
+    return get_or_404(Compensation, item_id)
 
 
 def answer(case_id: int, message: str | None = None, error: str | None = None, back: str | None = None):
-    """htmx: a message in the flash area and a caseChanged event; otherwise back where the person was."""
-    if request.htmx:
-        response = make_response(render_template("cases/_action_result.html", message=message, error=error))
-        response.headers["HX-Retarget"] = "#flash"
-        response.headers["HX-Reswap"] = "innerHTML"
-        if error is None:
-            response.headers["HX-Trigger"] = "caseChanged"
-        return response
-    flash(error or message, "error" if error else "success")
-    return redirect(back or url_for("cases.detail", case_id=case_id))
-
-
-def first_error(form) -> str:
-    for name, errors in form.errors.items():
-        field = getattr(form, name, None)
-        return f"{field.label.text if field is not None else name}: {errors[0]}"
-    return _("The request could not be understood.")
+    """Answer a compensation action; without htmx, back where the person was (the case page by default)."""
+    return action_answer(back or url_for("cases.detail", case_id=case_id), message, error)
 
 
 # --- on a case ------------------------------------------------------------------------------
@@ -90,7 +71,7 @@ def case_section(case: Case) -> dict:
 @bp.route("/case/<int:case_id>", methods=["POST"])
 @permission_required("request_compensation")
 def ask(case_id):
-    case = db.session.get(Case, case_id) or abort(404)
+    case = get_or_404(Case, case_id)
     form = CompensationForm()
     if not form.validate_on_submit():
         return answer(case_id, error=first_error(form))
@@ -108,7 +89,7 @@ def ask(case_id):
 @bp.route("/case/<int:case_id>/refund", methods=["POST"])
 @permission_required("work_cases")
 def refund(case_id):
-    case = db.session.get(Case, case_id) or abort(404)
+    case = get_or_404(Case, case_id)
     form = RefundForm()
     if not form.validate_on_submit():
         return answer(case_id, error=first_error(form))
@@ -360,7 +341,7 @@ def limits():
 @bp.route("/limits/<int:user_id>", methods=["POST"])
 @permission_required("manage_limits")
 def set_limit(user_id):
-    person = db.session.get(User, user_id) or abort(404)
+    person = get_or_404(User, user_id)
     form = LimitForm()
     if not form.validate_on_submit():
         flash(f"{person.display_name}: {first_error(form)}", "error")

@@ -1,0 +1,371 @@
+"""Case import (upload, preview, column mapping, confirm, template) and case export.
+
+Thin views over case_import (reading and planning a marketplace export) and case_export
+(writing CSV/XLSX). The uploaded file waits under instance/imports/ between the preview
+and the confirmation, which reads and plans it again: the cases may have changed since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import tempfile
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, send_file, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from wtforms import HiddenField, SelectField, SubmitField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Regexp, ValidationError
+
+import case_export
+import case_import
+import forms
+from blueprints.common import permission_required, render_page
+from case_filters import CaseFilter, list_statement
+from models import PLATFORMS, Case, ImportMapping, Shop, TimelineEvent, db, load_case_rules, record, utcnow
+
+bp = Blueprint("imports", __name__, url_prefix="/cases")
+
+PREVIEW_ROW_LIMIT = 1000  # rows shown besides the refused ones, which are always all shown
+TOKEN_RULE = Regexp(r"^[A-Za-z0-9_-]{32}$")
+
+
+# --- forms ---------------------------------------------------------------------------------
+
+def shop_choices():
+    return [SelectChoice(0, _l("(each row names its shop)"))] + forms.shop_choices()
+
+
+class UploadForm(FlaskForm):
+    file = FileField(_l("Export file"), validators=[
+        FileRequired(_l("Choose the file to import.")),
+        FileAllowed(["csv", "xlsx"], _l("Only CSV or Excel .xlsx files.")),
+    ])
+    platform = SelectField(_l("Platform"), choices=[SelectChoice(key, label) for key, label in PLATFORMS.items()])
+    shop_id = SelectField(_l("Shop for rows without a shop"), coerce=int, default=0)
+    submit = SubmitField(_l("Preview"))
+
+    def __init__(self, *args, max_bytes: int, max_rows: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shop_id.choices = shop_choices()
+        self.file.description = _("CSV (UTF-8 or GBK) or Excel .xlsx; at most %(size)s and %(rows)s rows.",
+                                  size=case_import.size_text(max_bytes), rows=f"{max_rows:,}")
+
+    def validate_shop_id(self, field):
+        if not field.data:
+            return
+        shop = db.session.get(Shop, field.data)
+        if shop is None or not shop.active:
+            raise ValidationError(_l("Choose a shop from the list."))
+        if shop.platform != self.platform.data:
+            raise ValidationError(_l("This shop is on %(platform)s; choose that platform or another shop.",
+                                     platform=shop.platform_label))
+
+
+class ConfirmForm(FlaskForm):
+    token = HiddenField(validators=[DataRequired(), TOKEN_RULE])
+    submit = SubmitField(_l("Import"))
+
+
+class ForgetMappingForm(FlaskForm):
+    platform = HiddenField(validators=[DataRequired()])
+    submit = SubmitField(_l("Forget the saved mapping"))
+
+    def validate_platform(self, field):
+        if field.data not in PLATFORMS:
+            raise ValidationError(_l("Unknown platform."))
+
+
+def mapping_form(headers: list[str], selected: dict | None = None, **kwargs) -> FlaskForm:
+    """One select per field of ours, offering the file's headers; ``selected`` presets them (no form data)."""
+
+    class MappingForm(FlaskForm):
+        token = HiddenField(validators=[DataRequired(), TOKEN_RULE])
+        preview = SubmitField()  # the buttons and their words are in the template
+        save = SubmitField()
+
+    options = [SelectChoice("", _l("(not imported)"))] + [SelectChoice(h, h) for h in dict.fromkeys(headers) if h]
+    for name in case_import.FIELDS:
+        label = case_import.field_title(name)
+        if name in case_import.REQUIRED:
+            label = _("%(field)s (required)", field=label)
+        setattr(MappingForm, f"map_{name}", SelectField(label, choices=options, default=""))
+    if selected is not None:
+        kwargs.update({f"map_{name}": selected.get(name, "") for name in case_import.FIELDS})
+        return MappingForm(formdata=None, **kwargs)
+    return MappingForm(**kwargs)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+def upload_store() -> case_import.UploadStore:
+    folder = current_app.config.get("IMPORT_DIR") or os.path.join(current_app.instance_path, "imports")
+    return case_import.UploadStore(folder)
+
+
+def limits() -> tuple[int, int]:
+    return (current_app.config.get("IMPORT_MAX_BYTES", case_import.MAX_BYTES),
+            current_app.config.get("IMPORT_MAX_ROWS", case_import.MAX_ROWS))
+
+
+def saved_mapping(platform: str) -> dict:
+    row = db.session.get(ImportMapping, platform)
+    return dict(row.mapping) if row is not None else {}
+
+
+def read_upload(data: bytes, meta: dict) -> case_import.ImportTable:
+    max_bytes, max_rows = limits()
+    return case_import.read_table(data, meta["filename"], max_bytes=max_bytes, max_rows=max_rows)
+
+
+def make_plan(table: case_import.ImportTable, meta: dict) -> case_import.ImportPlan:
+    return case_import.plan_import(
+        table, platform=meta["platform"], shops=db.session.scalars(sa.select(Shop)).all(), now=utcnow(),
+        zone=current_app.config["SHOP_TZ"], default_shop_id=meta.get("shop_id"), mapping=meta.get("mapping"),
+    )
+
+
+def plan_digest(plan: case_import.ImportPlan) -> str:
+    """What the user was shown, in short: a confirm applies only the plan that was previewed."""
+    outline = [(row.number, row.action, row.case.id if row.case else None, sorted(row.changes.items()))
+               for row in plan.rows]
+    return hashlib.sha256(json.dumps([plan.problems, outline], default=str).encode()).hexdigest()
+
+
+def mapping_deviations(headers: list[str], chosen: dict) -> dict:
+    """The choices that differ from what the known column names give: the part worth saving."""
+    automatic = case_import.resolve_columns(headers).header
+    return {name: header for name, header in chosen.items() if header != automatic.get(name, "")}
+
+
+def render_preview(plan, token: str, meta: dict):
+    store = upload_store()
+    store.update(token, current_user.id, utcnow(), digest=plan_digest(plan))
+    shown = [row for row in plan.rows if row.action == case_import.REFUSED]
+    others = [row for row in plan.rows if row.action != case_import.REFUSED]
+    shown = sorted(shown + others[:PREVIEW_ROW_LIMIT], key=lambda row: row.number)
+    shop = db.session.get(Shop, meta["shop_id"]) if meta.get("shop_id") else None
+    form = mapping_form(plan.table.headers, plan.columns.header, token=token)
+    for name in plan.columns.missing:
+        form[f"map_{name}"].errors = [_("Choose the column that holds this required field.")]
+    return render_page(
+        "imports/preview.html", "imports/_preview.html",
+        plan=plan, rows=shown, hidden=len(plan.rows) - len(shown), meta=meta, shop=shop,
+        platform_label=PLATFORMS.get(meta["platform"], meta["platform"]),
+        mapping_form=form,
+        confirm_form=ConfirmForm(formdata=None, token=token),
+        fields=case_import.FIELDS, field_title=case_import.field_title, format_value=case_import.format_value,
+        action_labels=case_import.ACTION_LABELS, zone=current_app.config["SHOP_TZ"],
+    )
+
+
+def render_index(form: UploadForm):
+    platform = form.platform.data if form.platform.data in PLATFORMS else next(iter(PLATFORMS))
+    recent = db.session.scalars(
+        sa.select(TimelineEvent).where(TimelineEvent.subject_type == "import", TimelineEvent.action == "imported")
+        .order_by(TimelineEvent.id.desc()).limit(10)
+    ).all()
+    return render_page(
+        "imports/index.html", "imports/_saved_mapping.html", form=form, platform=platform,
+        platform_label=PLATFORMS[platform], saved=saved_mapping(platform), recent=recent,
+        aliases=case_import.header_aliases(), field_title=case_import.field_title, platforms=PLATFORMS,
+        required=case_import.REQUIRED, export_args={},
+    )
+
+
+def load_upload(token: str):
+    """(table, meta) of the current user's stored upload, read again; or None after flashing why."""
+    try:
+        data, meta = upload_store().load(token, current_user.id, utcnow())
+        return read_upload(data, meta), meta
+    except case_import.UploadNotFound:
+        flash(_("This upload has expired or was already imported. Upload the file again."), "error")
+    except case_import.ImportFileError as error:
+        flash(str(error.message), "error")
+    return None
+
+
+# --- import views ----------------------------------------------------------------------------------
+
+@bp.route("/import/")
+@permission_required("import_cases")
+def index():
+    """The upload form; with ?platform= (the form's select, through htmx) the saved mapping of that platform."""
+    max_bytes, max_rows = limits()
+    form = UploadForm(formdata=None, max_bytes=max_bytes, max_rows=max_rows)
+    if request.args.get("platform") in PLATFORMS:
+        form.platform.data = request.args["platform"]
+    return render_index(form)
+
+
+@bp.route("/import/preview", methods=["POST"])
+@permission_required("import_cases")
+def preview():
+    max_bytes, max_rows = limits()
+    form = UploadForm(max_bytes=max_bytes, max_rows=max_rows)
+    if not form.validate_on_submit():
+        return render_index(form)
+    data = form.file.data.read()
+    filename = os.path.basename((form.file.data.filename or "").replace("\\", "/"))[:200]
+    try:
+        table = case_import.read_table(data, filename, max_bytes=max_bytes, max_rows=max_rows)
+    except case_import.ImportFileError as error:
+        form.file.errors.append(str(error.message))
+        return render_index(form)
+    store, now = upload_store(), utcnow()
+    store.purge(now)
+    meta = {"filename": filename, "platform": form.platform.data, "shop_id": form.shop_id.data or None,
+            "mapping": saved_mapping(form.platform.data)}
+    token = store.save(data, current_user.id, now, **meta)
+    return render_preview(make_plan(table, meta), token, meta)
+
+
+@bp.route("/import/mapping", methods=["POST"])
+@permission_required("import_cases")
+def remap():
+    """The mapping editor: preview again with other columns, and optionally keep them for the platform."""
+    loaded = load_upload(request.form.get("token", ""))
+    if loaded is None:
+        return redirect(url_for("imports.index"))
+    table, meta = loaded
+    form = mapping_form(table.headers)
+    if not form.validate_on_submit():
+        abort(400)
+    chosen = {name: form[f"map_{name}"].data or "" for name in case_import.FIELDS}
+    mapping = mapping_deviations(table.headers, chosen)
+    meta = upload_store().update(form.token.data, current_user.id, utcnow(), mapping=mapping)
+    if form.save.data:
+        row = db.session.get(ImportMapping, meta["platform"]) or ImportMapping(platform=meta["platform"])
+        row.mapping = mapping
+        db.session.add(row)
+        record(current_user, "import", 0, "mapping_saved", platform=meta["platform"], mapping=mapping)
+        db.session.commit()
+        flash(_("Column mapping saved for %(platform)s.", platform=PLATFORMS[meta["platform"]]), "success")
+    return render_preview(make_plan(table, meta), form.token.data, meta)
+
+
+@bp.route("/import/mapping/forget", methods=["POST"])
+@permission_required("import_cases")
+def forget_mapping():
+    form = ForgetMappingForm()
+    if not form.validate_on_submit():
+        abort(400)
+    row = db.session.get(ImportMapping, form.platform.data)
+    if row is not None:
+        db.session.delete(row)
+        record(current_user, "import", 0, "mapping_forgotten", platform=form.platform.data)
+        db.session.commit()
+    flash(_("%(platform)s exports are read with the standard column names again.",
+            platform=PLATFORMS[form.platform.data]), "success")
+    return redirect(url_for("imports.index", platform=form.platform.data))
+
+
+@bp.route("/import/confirm", methods=["POST"])
+@permission_required("import_cases")
+def confirm():
+    """Read and plan the file again, then apply it all or nothing."""
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        abort(400)
+    loaded = load_upload(form.token.data)
+    if loaded is None:
+        return redirect(url_for("imports.index"))
+    table, meta = loaded
+    plan = make_plan(table, meta)
+    if plan_digest(plan) != meta.get("digest"):
+        flash(_("The cases changed since the preview, so nothing was imported. Check the new preview."), "error")
+        return render_preview(plan, form.token.data, meta)
+    if not plan.ready:
+        flash(_("Nothing was imported: the preview says why."), "error")
+        return render_preview(plan, form.token.data, meta)
+    now = utcnow()
+    try:
+        result = case_import.apply_import(plan, current_user, load_case_rules(), now,
+                                          source={"sha256": meta["sha256"], "size": meta["size"]})
+        db.session.commit()
+    except (IntegrityError, StaleDataError):
+        db.session.rollback()
+        flash(_("Someone changed the same cases during the import, so nothing was imported. Check the new preview."),
+              "error")
+        return render_preview(make_plan(table, meta), form.token.data, meta)
+    upload_store().delete(form.token.data)
+    flash(_("%(created)s created, %(updated)s updated, %(unchanged)s unchanged.", created=len(result.created),
+            updated=len(result.updated), unchanged=result.unchanged), "success")
+    return redirect(url_for("cases.board"))
+
+
+@bp.route("/import/template.csv")
+@permission_required("import_cases")
+def template_csv():
+    return Response(case_export.template_csv(), mimetype="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="case-import-template.csv"'})
+
+
+@bp.route("/import/template.xlsx")
+@permission_required("import_cases")
+def template_xlsx():
+    handle = tempfile.TemporaryFile()
+    case_export.template_xlsx(handle)
+    handle.seek(0)
+    return send_file(handle, mimetype=case_export.MIME_XLSX, as_attachment=True,
+                     download_name="case-import-template.xlsx")
+
+
+# --- export views ----------------------------------------------------------------------------------
+
+def export_cases(file_format: str):
+    """The cases of the board's filter (query string), phones masked unless asked for and allowed."""
+    now = utcnow()
+    case_filter = CaseFilter.from_args(request.args)
+    full_phones = request.args.get("phones") == "full"
+    if full_phones and not current_user.can("reveal_phone"):
+        abort(403)
+    if full_phones:
+        count = db.session.scalar(
+            sa.select(sa.func.count()).select_from(Case)
+            .where(*case_filter.where(current_user, now), Case.buyer_phone.is_not(None), Case.buyer_phone != "")
+        )
+        record(current_user, "export", 0, "phones_exported", count=count, format=file_format,
+               filter=case_filter.to_args())
+        db.session.commit()
+    zone = current_app.config["SHOP_TZ"]
+    options = case_export.ExportOptions(zone, full_phones)
+    header = case_export.column_titles(case_import.speaks_chinese())
+    statement = list_statement(case_filter, current_user, now).execution_options(yield_per=500)
+    name = f"cases-{now.astimezone(zone):%Y%m%d-%H%M}.{file_format}"
+
+    if file_format == "csv":
+        def generate():
+            cases = db.session.execute(statement).scalars()
+            yield from case_export.csv_chunks(itertools.chain([header], case_export.export_rows(cases, options)))
+
+        return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    handle = tempfile.TemporaryFile()
+    cases = db.session.execute(statement).scalars()
+    case_export.write_xlsx(handle, header, case_export.export_rows(cases, options), title=_("Cases"),
+                           widths=case_export.export_widths())
+    handle.seek(0)
+    return send_file(handle, mimetype=case_export.MIME_XLSX, as_attachment=True, download_name=name)
+
+
+@bp.route("/export.csv")
+@permission_required("work_cases")
+def export_csv():
+    return export_cases("csv")
+
+
+@bp.route("/export.xlsx")
+@permission_required("work_cases")
+def export_xlsx():
+    return export_cases("xlsx")
