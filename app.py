@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo
 
-from flask import Flask, flash, redirect, render_template, request, session, url_for
-from flask_babel import format_datetime
+from flask import Flask, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -15,6 +16,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 import config
+import live
 from extensions import babel, csrf, htmx, limiter, login_manager, migrate
 from models import db, load_user_from_session_id, render_migration_item
 
@@ -26,9 +28,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.config["SHOP_TZ"] = ZoneInfo(app.config["SHOP_TIMEZONE"])
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # A server may drop idle connections; test each one as it leaves the pool. (SQLite has no server.)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     app.jinja_env.add_extension("jinja2.ext.do")
 
     db.init_app(app)
+    live.install(app)  # first: an unchanged poll needs none of the other hooks
     migrate.init_app(app, db, render_as_batch=True, render_item=render_migration_item)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -138,12 +144,14 @@ def register_error_handlers(app: Flask) -> None:
 
 
 def register_template_helpers(app: Flask) -> None:
+    zone = app.config["SHOP_TZ"]
+
     @app.template_filter("local")
     def local_time(value, fmt="yyyy-MM-dd HH:mm"):
-        """Show a UTC time in the shop's zone."""
+        """Show a UTC time in the shop's zone (strftime: Babel's formatter is slow on a 100-card board)."""
         if value is None:
             return ""
-        return format_datetime(value, fmt)
+        return value.astimezone(zone).strftime(DATE_PATTERNS[fmt])
 
     @app.template_filter("duration")
     def duration(value) -> str:
@@ -154,16 +162,17 @@ def register_template_helpers(app: Flask) -> None:
     import models
     import timeline
 
-    labels = {
+    labels = {name: TranslatedLabels(table) for name, table in {
         "platform_labels": models.PLATFORMS, "kind_labels": models.CASE_KINDS, "category_labels": models.CASE_CATEGORIES,
         "priority_labels": {str(k): v for k, v in models.PRIORITIES.items()}, "state_labels": models.CASE_STATES,
         "waiting_labels": models.WAITING_FOR, "flag_labels": models.FLAGS, "responsibility_labels": models.RESPONSIBILITIES,
         "clock_labels": caseflow.CLOCK_LABELS, "state_action_labels": caseflow.STATE_ACTION_LABELS,
         "clock_status_labels": CLOCK_STATUS_LABELS, "subject_labels": SUBJECT_LABELS, "payout_labels": models.PAYOUTS,
-    }
+    }.items()}
 
     # Static label tables are globals so imported macros see them too.
-    app.jinja_env.globals.update(labels, describe_event=timeline.describe, setting=models.get_setting)
+    app.jinja_env.globals.update(labels, describe_event=timeline.describe, setting=models.get_setting,
+                                 clock_phrases=CLOCK_PHRASES)
 
     @app.context_processor
     def inject_globals():
@@ -171,18 +180,51 @@ def register_template_helpers(app: Flask) -> None:
             "languages": app.config["LANGUAGES"],
             "current_locale": select_locale(),
             "endpoints": app.view_functions,
-            "duration_formats": {"dh": _("{d}d {h}h"), "hm": _("{h}h {m}m"), "m": _("{m}m")},
+            "duration_formats": dict(DURATION_FORMATS),
         }
+
+
+DATE_PATTERNS = {"yyyy-MM-dd HH:mm": "%Y-%m-%d %H:%M", "MM-dd HH:mm": "%m-%d %H:%M", "HH:mm": "%H:%M",
+                 "yyyy-MM-dd": "%Y-%m-%d", "MM-dd": "%m-%d"}
+
+
+class TranslatedLabels(Mapping):
+    """A table of lazy labels, translated once per language instead of at every use."""
+
+    def __init__(self, table):
+        self._table = table
+        self._by_locale: dict = {}
+
+    def _current(self) -> dict:
+        locale = g.get("locale_name")
+        if locale is None:
+            locale = g.locale_name = str(get_locale())
+        if locale not in self._by_locale:
+            self._by_locale[locale] = {key: str(label) for key, label in self._table.items()}
+        return self._by_locale[locale]
+
+    def __getitem__(self, key):
+        return self._current()[key]
+
+    def __iter__(self):
+        return iter(self._table)
+
+    def __len__(self):
+        return len(self._table)
+
+
+DURATION_FORMATS = TranslatedLabels({"dh": _l("{d}d {h}h"), "hm": _l("{h}h {m}m"), "m": _l("{m}m")})
+CLOCK_PHRASES = TranslatedLabels({"late": _l("{t} late"), "left": _l("{t} left"), "due": _l("due"), "time_left": _l("{t} left")})
 
 
 def format_duration(seconds: float) -> str:
     minutes = int(seconds // 60)
     days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
     if days:
-        return _("{d}d {h}h").format(d=days, h=hours)
+        return DURATION_FORMATS["dh"].format(d=days, h=hours)
     if hours:
-        return _("{h}h {m}m").format(h=hours, m=f"{mins:02d}")
-    return _("{m}m").format(m=mins)
+        return DURATION_FORMATS["hm"].format(h=hours, m=f"{mins:02d}")
+    return DURATION_FORMATS["m"].format(m=mins)
 
 
 CLOCK_STATUS_LABELS = {

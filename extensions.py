@@ -18,3 +18,11 @@ htmx = Htmx()
 login_manager = LoginManager()
 migrate = Migrate()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+@limiter.request_filter
+def _only_login_is_limited() -> bool:
+    """Skip the limiter's bookkeeping on every route but login, the only one it limits."""
+    from flask import request
+
+    return request.endpoint != "auth.login"

@@ -488,6 +488,7 @@ class Case(db.Model):
         sa.Index("ix_cases_state_due", "state", "next_due_at"),
         sa.Index("ix_cases_platform_order_kind", "platform", "order_no", "kind"),
         sa.Index("ix_cases_closed_at", "closed_at"),
+        sa.Index("ix_cases_state_closed_at", "state", "closed_at"),
         sa.Index("uq_cases_platform_case_id", "platform", "platform_case_id", unique=True,
                  sqlite_where=sa.text("platform_case_id IS NOT NULL"),
                  postgresql_where=sa.text("platform_case_id IS NOT NULL")),

@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy.orm.exc import StaleDataError
 
 import case_filters
@@ -59,7 +60,7 @@ from procedures import procedure_for
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
-CARDS_PER_COLUMN = 30
+CARDS_PER_COLUMN = 20  # a laptop shows about four per column; the rest is one click away in the list
 LIST_PAGE_SIZE = 50
 CLOCK_LABELS = caseflow.CLOCK_LABELS
 
@@ -76,12 +77,11 @@ def case_or_404(case_id: int) -> Case:
 
 @bp.route("/")
 @permission_required("use_workspace")
+@live.region
 def board():
-    """The board. An htmx poll whose token still holds gets an empty 204."""
+    """The board. An htmx poll whose token still holds was answered 204 before reaching here."""
     now = utcnow()
     event_id = latest_event_id()
-    if request.htmx and live.is_unchanged(request.args.get("v"), event_id, now):
-        return "", 204
     case_filter = CaseFilter.from_args(request.args)
     rules = load_case_rules()
     columns = []
@@ -94,8 +94,38 @@ def board():
     return render_page(
         "cases/board.html", "cases/_board.html",
         columns=columns, counts=counts, case_filter=case_filter, token=token, now=now,
-        poll_seconds=poll_seconds(), per_column=CARDS_PER_COLUMN,
+        poll_seconds=poll_seconds(), per_column=CARDS_PER_COLUMN, urls=case_url_patterns(), t=card_texts(),
+        open_menus=open_menus(),
     )
+
+
+def open_menus() -> set[int]:
+    """Cases whose action menu is open in the browser that polls (sent by the board's hx-vals)."""
+    return {int(part) for part in request.args.get("open", "").split(",")[:CARDS_PER_COLUMN * 5] if part.isdigit()}
+
+
+def card_texts() -> dict:
+    """The words every card repeats, translated once per render."""
+    return {"actions": _("Actions"), "take": _("Take it"), "wait": _("Wait"), "waiting_for": _("Waiting for"),
+            "note": _("Note"), "add_note": _("Add note"), "unassigned": _("Unassigned"), "refund": _("refund")}
+
+
+@bp.route("/<int:case_id>/actions")
+@permission_required("work_cases")
+def card_actions(case_id):
+    """A card's action menu, fetched when it is first opened on the board."""
+    case = case_or_404(case_id)
+    return render_template("cases/_card_actions.html", case=case, card={"targets": caseflow.allowed_targets(case)},
+                           urls=case_url_patterns(), t=card_texts(), me=current_user.id, csrf=generate_csrf())
+
+
+def case_url_patterns() -> dict:
+    """URL patterns of the card actions, built once per render (url_for per card is costly at 100 cards)."""
+    sentinel = 987654321
+    patterns = {name: url_for(f"cases.{name}", case_id=sentinel).replace(str(sentinel), "{}")
+                for name in ("detail", "take", "change_state", "note", "card_actions")}
+    patterns["actions"] = patterns.pop("card_actions")
+    return patterns
 
 
 def card_view(case: Case, rules: sla.Rules, now: datetime) -> dict:
@@ -126,11 +156,10 @@ def list_view():
 
 @bp.route("/<int:case_id>")
 @permission_required("use_workspace")
+@live.region
 def detail(case_id):
     now = utcnow()
     event_id = latest_event_id()
-    if request.htmx and live.is_unchanged(request.args.get("v"), event_id, now):
-        return "", 204
     case = case_or_404(case_id)
     context = detail_context(case, now)
     context["token"] = live.make_token(event_id, sla.next_status_change(case.next_due_at, case.next_risk_at, now))
@@ -532,7 +561,8 @@ def edit_procedure(category):
 # --- the header's numbers ---------------------------------------------------------
 
 def header_counter(user, now) -> HeaderCounter:
-    mine = (Case.assignee_id == user.id, Case.next_due_at.is_not(None))
+    # What the board shows: a closed case whose follow-up was missed long ago does not count for ever.
+    mine = (Case.assignee_id == user.id, Case.next_due_at.is_not(None), case_filters.visible_states_condition(now))
     overdue = db.session.scalar(sa.select(sa.func.count()).where(*mine, Case.next_due_at <= now)) or 0
     next_due = db.session.scalar(sa.select(sa.func.min(Case.next_due_at)).where(*mine, Case.next_due_at > now))
     return HeaderCounter("overdue", _l("My overdue cases"), overdue,

@@ -109,12 +109,11 @@ def refund(case_id):
 
 @bp.route("/")
 @permission_required("use_workspace")
+@live.region
 def queue():
     """Approvers: the pending requests, oldest first, with what they need to decide. Everyone: their own requests."""
     now = utcnow()
     event_id = latest_event_id()
-    if request.htmx and live.is_unchanged(request.args.get("v"), event_id, now):
-        return "", 204
     statement = rules.queue_for(current_user)
     pending = db.session.scalars(statement).all() if statement is not None else []
     mine = db.session.scalars(

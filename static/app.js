@@ -70,6 +70,14 @@
     startCountdowns();
   });
 
+  // The board's poll sends the ids of open card menus, so they come back open and filled.
+  window.openCardMenus = function () {
+    return Array.prototype.map.call(
+      document.querySelectorAll("#board details.card-actions[open]"),
+      function (el) { return el.id.split("-")[1]; }
+    ).join(",");
+  };
+
   // --- 2. countdowns -----------------------------------------------------------------
   var formats = {};
   try { formats = JSON.parse(document.body.dataset.durationFormats || "{}"); } catch (e) { formats = {}; }

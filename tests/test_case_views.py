@@ -38,7 +38,7 @@ def test_board_shows_cases_in_their_columns_with_their_clock(login_as, make_case
     assert column_of(html, fresh) == "new" and column_of(html, late) == "in_progress"
     late_card = html[html.index(f'id="case-{late}"'):]
     assert "status-overdue" in html[html.index(f'id="case-{late}"') - 60:html.index(f'id="case-{late}"')]
-    assert "已超时" in late_card[:3000] and "超时 20分钟" in late_card[:3000]
+    assert "已超时" in late_card[:3000] and "晚了 20分钟" in late_card[:3000]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
     detail = login_as("agent").get(f"/cases/{fresh}").get_data(as_text=True)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in detail and "<script>alert(1)" not in detail

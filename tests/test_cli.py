@@ -46,3 +46,12 @@ def test_demo_data_is_believable_and_idempotent(app, runner):
     assert "agent1" in logins.output and "demo1234" in logins.output
     # accounts whose password is not the demo one are not advertised
     assert "lead " not in logins.output
+
+
+def test_demo_data_has_compensation_in_every_state(app, runner):
+    runner.invoke(args=["demo-data", "--cases", "40"])
+    with app.app_context():
+        from models import Compensation
+
+        states = set(db.session.execute(sa.select(Compensation.status, Compensation.forwarded_at.is_not(None))).all())
+    assert {("pending", False), ("pending", True), ("approved", False), ("rejected", False), ("paid", False)} <= states

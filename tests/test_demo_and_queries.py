@@ -133,7 +133,8 @@ def test_bulk_loading_writes_the_same_cases_as_replaying_them(make_app):
                           for case in cases]
             created = db.session.scalar(sa.select(sa.func.count()).where(
                 TimelineEvent.subject_type == "case", TimelineEvent.action == "created"))
-            every = db.session.scalar(sa.select(sa.func.count()).where(TimelineEvent.subject_type == "case"))
+            every = db.session.scalar(sa.select(sa.func.count()).where(  # demo compensations add their own events
+                TimelineEvent.subject_type == "case", TimelineEvent.action.not_like("compensation%")))
             assert created == 80
             assert (every == created) is bulk  # bulk: only the "created" event
     assert len(rows[True]) == 80
