@@ -144,16 +144,19 @@ def order_compensations(platform: str, order_no: str):
             .order_by(Compensation.created_at, Compensation.id))
 
 
-def netting(case: Case) -> Netting:
+def netting(case: Case, on_order: list[Compensation] | None = None) -> Netting:
     """The refund for a return: the order amount less what was already paid on this order.
 
+    ``on_order``: the order's compensations, when the caller has them already.
     Paid compensations and price differences on any case of the same order are deducted.
     Rejected and pending ones are not. An approved one that is not paid yet is not deducted
     either: the buyer is returning the item, so it should be withdrawn rather than paid; the
     page shows it with that warning.
     """
     result = Netting(order_amount=case.order_amount)
-    for item in db.session.scalars(order_compensations(case.platform, case.order_no)):
+    if on_order is None:
+        on_order = db.session.scalars(order_compensations(case.platform, case.order_no)).all()
+    for item in on_order:
         if item.status == "paid":
             result.deductions.append(item)
         elif item.status == "approved":

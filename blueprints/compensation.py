@@ -61,7 +61,7 @@ def case_section(case: Case) -> dict:
         db.session.commit()
     return {
         "compensations": items,
-        "netting": rules.netting(case) if case.kind == "return_refund" else None,
+        "netting": rules.netting(case, items) if case.kind == "return_refund" else None,
         "compensation_form": CompensationForm(formdata=None),
         "refund_form": RefundForm(formdata=None, version=case.version),
         "paid_form": PaidForm(formdata=None),

@@ -151,8 +151,8 @@ def make_app(databases, tmp_path):
 
     def factory(**overrides):
         url = databases.create()
-        evidence_dir = tmp_path / f"evidence-{len(made)}"
-        app = create_app({**base_config(url), "EVIDENCE_DIR": str(evidence_dir), **overrides})
+        files = {"EVIDENCE_DIR": str(tmp_path / f"evidence-{len(made)}"), "IMPORT_DIR": str(tmp_path / f"imports-{len(made)}")}
+        app = create_app({**base_config(url), **files, **overrides})
         app.test_client_class = CSRFClient
         made.append((app, url))
         return app
@@ -206,6 +206,12 @@ def login_as(client, auth):
         return client
 
     return do
+
+
+def in_english(client: CSRFClient) -> CSRFClient:
+    """Switch a logged-in client's interface to English."""
+    client.post_form("/language", {"locale": "en", "next": "/"})
+    return client
 
 
 def user_named(username: str) -> User:

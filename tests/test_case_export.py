@@ -14,18 +14,11 @@ import sqlalchemy as sa
 import case_export
 import case_import
 from models import PERMISSIONS, Shop, TimelineEvent, db
+from tests.conftest import in_english
 
 RECEIVED = datetime(2026, 11, 20, 6, 3, tzinfo=UTC)  # 14:03 in Shanghai
 
 
-@pytest.fixture
-def app(make_app, tmp_path):
-    return make_app(IMPORT_DIR=str(tmp_path / "imports"))
-
-
-def in_english(client):
-    client.post_form("/language", {"locale": "en", "next": "/"})
-    return client
 
 
 def read_csv(response) -> list[list[str]]:

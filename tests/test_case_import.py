@@ -23,7 +23,7 @@ import sqlalchemy as sa
 import case_import
 from case_import import ImportFileError, plan_import, read_table
 from models import Case, ImportMapping, Shop, TimelineEvent, db, load_case_rules, utcnow
-from tests.conftest import user_named
+from tests.conftest import in_english, user_named
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)  # 16:00 in Shanghai
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -700,15 +700,6 @@ def test_real_jd_reviews_import(app):
 
 # --- the views -----------------------------------------------------------------------------------------------
 
-@pytest.fixture
-def app(make_app, tmp_path):
-    """Uploads go to a temporary folder, not the real instance folder."""
-    return make_app(IMPORT_DIR=str(tmp_path / "imports"))
-
-
-def in_english(client):
-    client.post_form("/language", {"locale": "en", "next": "/"})
-    return client
 
 
 def upload(client, data: bytes, name: str = "tmall-refunds.csv", platform: str = "tmall", shop_id: int = 0, **headers):
