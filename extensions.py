@@ -4,6 +4,7 @@ They live in their own module so blueprints can import them (the limiter
 decorates the login view) without importing app.py.
 """
 
+from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -23,6 +24,4 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 @limiter.request_filter
 def _only_login_is_limited() -> bool:
     """Skip the limiter's bookkeeping on every route but login, the only one it limits."""
-    from flask import request
-
     return request.endpoint != "auth.login"

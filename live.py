@@ -8,11 +8,14 @@ colour, so a region still refreshes when a deadline passes with no data change.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from flask import Flask, request, session
+
+from models import db, get_setting, utcnow
 
 NEVER = 0
 LATEST_EVENT = sa.text("SELECT max(id) FROM timeline_events")
@@ -52,6 +55,30 @@ class HeaderCounter:
     urgent: bool = False
 
 
+# The header's numbers: each area's blueprint adds its own with @header_counter(order=…).
+COUNTER_SOURCES: dict[str, tuple[int, Callable]] = {}
+
+
+def header_counter(order: int):
+    """Register ``source(user, now) -> HeaderCounter | None``; ``order`` is its place in the header."""
+
+    def decorator(source):
+        COUNTER_SOURCES[f"{source.__module__}.{source.__qualname__}"] = (order, source)
+        return source
+
+    return decorator
+
+
+def header_counters(user, now) -> list[HeaderCounter]:
+    sources = [source for _order, source in sorted(COUNTER_SOURCES.values(), key=lambda item: item[0])]
+    return [counter for source in sources if (counter := source(user, now)) is not None]
+
+
+def poll_seconds() -> int:
+    """How often live regions poll: faster in big-promotion mode."""
+    return int(get_setting("promo_poll_seconds") if get_setting("promo_mode") else get_setting("poll_seconds"))
+
+
 def region(view):
     """Mark a view as a live region: an htmx poll with a current token is answered 204 before the view runs."""
     view.live_region = True
@@ -66,8 +93,6 @@ def install(app: Flask) -> None:
     Requests without a logged-in session go on to the view, which sends them to the login page.
     Install it before the other extensions so that an unchanged poll skips their hooks too.
     """
-    from models import db, utcnow
-
     @app.before_request
     def unchanged_poll():
         token = request.args.get("v")

@@ -27,6 +27,7 @@ naming_convention = {
 db = SQLAlchemy(metadata=MetaData(naming_convention=naming_convention))
 
 MONEY = sa.Numeric(12, 2)
+CENT = Decimal("0.01")  # money is kept to the fen: every amount is quantized to this
 
 
 def utcnow() -> datetime:
@@ -166,6 +167,16 @@ def set_setting(key: str, value: Any) -> None:
         db.session.add(Setting(key=key, value=json.dumps(value)))
     else:
         row.value = json.dumps(value)
+
+
+def save_settings(values: dict, actor: User | None) -> dict:
+    """The one settings writer: store ``values`` and record what changed ({key: [old, new]}) in the timeline."""
+    changes = {key: [get_setting(key), value] for key, value in values.items() if get_setting(key) != value}
+    for key, value in values.items():
+        set_setting(key, value)
+    if changes:
+        record(actor, "settings", 0, "updated", changes=changes)
+    return changes
 
 
 def default_compensation_limit(role: str) -> Decimal | None:
@@ -344,12 +355,34 @@ def _timeline_is_append_only(session, flush_context, instances):
             raise PermissionError("timeline events are append-only")
 
 
-class VersionConflict(Exception):
+class UserError(Exception):
+    """A refusal the person who tried should read: the one base of every rule's "no".
+
+    ``message`` is a (lazy) translated sentence; views show ``str(error.message)``.
+    """
+
+    def __init__(self, message):
+        super().__init__(str(message))
+        self.message = message
+
+
+class VersionConflict(UserError):
     """Someone else saved this record after the form was opened."""
 
     def __init__(self, current):
-        super().__init__("version conflict")
+        super().__init__(_l("Someone else changed this just before you; look at it again and retry."))
         self.current = current
+
+
+def apply_changes(obj, values: dict) -> dict:
+    """Set attributes and return {name: [old, new]} for those that really changed (what "updated" records)."""
+    changes = {}
+    for name, new in values.items():
+        old = getattr(obj, name)
+        if old != new:
+            changes[name] = [old, new]
+            setattr(obj, name, new)
+    return changes
 
 
 def check_version(obj, submitted_version) -> None:
@@ -363,69 +396,6 @@ def check_version(obj, submitted_version) -> None:
 
 
 # --- after-sales cases ---------------------------------------------------------
-
-CASE_KINDS = {
-    "refund_only": _l("Refund only"),
-    "return_refund": _l("Return and refund"),
-    "exchange": _l("Exchange"),
-    "reship": _l("Reship"),
-    "compensation": _l("Compensation"),
-    "install_repair": _l("Install or repair"),
-    "complaint": _l("Complaint"),
-    "dispute": _l("Platform dispute"),
-    "inquiry": _l("Inquiry"),
-}
-
-CASE_CATEGORIES = {
-    "install": _l("Install / uninstall"),
-    "missing_whole": _l("Missing item: whole product"),
-    "missing_accessory": _l("Missing item: accessory"),
-    "extra_item": _l("Extra item shipped"),
-    "wrong_whole": _l("Wrong item: whole product"),
-    "wrong_accessory": _l("Wrong item: accessory"),
-    "damaged_on_arrival": _l("Damaged or scratched on arrival"),
-    "fault_in_use": _l("Scratch or fault in use"),
-    "size_differs": _l("Size differs from the page"),
-    "function_not_expected": _l("Function not as expected"),
-    "service": _l("Service experience"),
-    "logistics": _l("Logistics: delay, stuck, lost"),
-    "bad_review_threat": _l("Bad-review threat"),
-    "seven_day_return": _l("7-day no-reason return"),
-    "payment_refund": _l("Payment or refund not received"),
-    "platform_dispute": _l("Platform intervention dispute"),
-    "other": _l("Other"),
-}
-
-CASE_STATES = {
-    "new": _l("New"),
-    "in_progress": _l("In progress"),
-    "waiting": _l("Waiting"),
-    "resolved": _l("Resolved, awaiting buyer"),
-    "closed": _l("Closed"),
-}
-
-WAITING_FOR = {
-    "buyer": _l("Waiting for the buyer"),
-    "warehouse": _l("Waiting for the warehouse"),
-    "platform": _l("Waiting for platform intervention"),
-    "third_party": _l("Waiting for a third party"),
-}
-
-PRIORITIES = {0: _l("P0 urgent"), 1: _l("P1 high"), 2: _l("P2 normal"), 3: _l("P3 low")}
-
-FLAGS = {"red": _l("Red"), "yellow": _l("Yellow"), "green": _l("Green"), "blue": _l("Blue"), "purple": _l("Purple")}
-
-RESPONSIBILITIES = {
-    "production": _l("Production"),
-    "warehouse": _l("Warehouse"),
-    "courier": _l("Courier"),
-    "purchasing": _l("Purchasing"),
-    "operations": _l("Operations"),
-    "customer_service": _l("Customer service"),
-    "order_clerk": _l("Order clerk"),
-    "none": _l("None (goodwill)"),
-}
-
 
 class Case(db.Model):
     """An after-sales case (售后单/工单). Clocks are computed by sla.py; the nearest is stored for the board."""
@@ -493,28 +463,6 @@ class Case(db.Model):
                  sqlite_where=sa.text("platform_case_id IS NOT NULL"),
                  postgresql_where=sa.text("platform_case_id IS NOT NULL")),
     )
-
-    @property
-    def kind_label(self):
-        return CASE_KINDS.get(self.kind, self.kind)
-
-    @property
-    def category_label(self):
-        return CASE_CATEGORIES.get(self.category, self.category)
-
-    @property
-    def state_label(self):
-        if self.state == "waiting" and self.waiting_for:
-            return WAITING_FOR.get(self.waiting_for, self.waiting_for)
-        return CASE_STATES.get(self.state, self.state)
-
-    @property
-    def priority_label(self):
-        return PRIORITIES.get(self.priority, self.priority)
-
-    @property
-    def responsibility_label(self):
-        return RESPONSIBILITIES.get(self.responsibility, self.responsibility or "")
 
     @property
     def reference(self) -> str:
@@ -595,52 +543,7 @@ class ImportMapping(db.Model):
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-def load_case_rules():
-    """The SLA rules in force: lead overrides, promotion mode, pausing waits, calendar."""
-    import sla
-
-    overrides = [
-        sla.Override(row.clock, row.kind, row.priority, row.minutes, row.promo_minutes)
-        for row in db.session.scalars(sa.select(SlaPolicy))
-    ]
-    zone = current_app.config["SHOP_TZ"]
-    return sla.Rules(
-        overrides,
-        promo=bool(get_setting("promo_mode")),
-        pausing_waits=get_setting("pausing_waits"),
-        at_risk_percent=int(get_setting("at_risk_percent")),
-        calendar=sla.parse_business_hours(get_setting("business_hours"), zone),
-    )
-
-
 # --- compensation ----------------------------------------------------------------
-
-COMPENSATION_REASONS = {
-    "goodwill": _l("Goodwill"),
-    "defect": _l("Defect or damage"),
-    "size_description": _l("Size or description"),
-    "freight": _l("Freight the shop need not pay"),
-    "bad_review_threat": _l("Bad-review threat"),
-    "price_difference": _l("Price difference"),
-    "other": _l("Other"),
-}
-
-PAYOUTS = {
-    "alipay": _l("Alipay transfer"),
-    "wechat": _l("WeChat transfer"),
-    "coupon": _l("Coupon"),
-    "platform_partial_refund": _l("Partial refund on the platform"),
-    "bank": _l("Bank transfer"),
-    "other": _l("Other"),
-}
-
-COMPENSATION_STATUSES = {
-    "pending": _l("Waiting for approval"),
-    "approved": _l("Approved"),
-    "rejected": _l("Rejected"),
-    "paid": _l("Paid"),
-}
-
 
 class Compensation(db.Model):
     """A compensation asked for on a case: amount, reason, decision and payment, never edited after a decision."""
@@ -685,18 +588,6 @@ class Compensation(db.Model):
         sa.Index("ix_compensations_order", "platform", "order_no"),
         sa.Index("ix_compensations_shop_created", "shop_id", "created_at"),
     )
-
-    @property
-    def reason_label(self):
-        return COMPENSATION_REASONS.get(self.reason, self.reason)
-
-    @property
-    def payout_label(self):
-        return PAYOUTS.get(self.payout, self.payout)
-
-    @property
-    def status_label(self):
-        return COMPENSATION_STATUSES.get(self.status, self.status)
 
 
 class CompensationBudget(db.Model):

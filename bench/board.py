@@ -59,7 +59,7 @@ MAX_REQUESTS_PER_CLIENT = 200_000
 TOKEN_URL = re.compile(r'<section id="board"[^>]*?hx-get="([^"]+)"')
 CSRF = re.compile(r'name="csrf_token"[^>]*?value="([^"]+)"')
 # What shapes the cached data: a change to any of these makes a new cache.
-DATA_SOURCES = ("demo.py", "sla.py", "caseflow.py", "models.py")
+DATA_SOURCES = ("demo/cases.py", "cases/sla.py", "cases/flow.py", "models.py")
 
 
 def main() -> int:

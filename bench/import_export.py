@@ -21,11 +21,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 
-import case_export  # noqa: E402
-import case_import  # noqa: E402
+import spreadsheets  # noqa: E402
 from app import create_app  # noqa: E402
-from case_filters import CaseFilter, list_statement  # noqa: E402
-from models import Shop, User, db, load_case_rules, utcnow  # noqa: E402
+from cases import exporting as case_export  # noqa: E402
+from cases import importing as case_import  # noqa: E402
+from cases import sla  # noqa: E402
+from cases.board import CaseFilter, list_statement  # noqa: E402
+from models import Shop, User, db, utcnow  # noqa: E402
 
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
 
@@ -55,13 +57,13 @@ def main(rows: int) -> dict:
         actor = db.session.scalar(sa.select(User))
         shops = db.session.scalars(sa.select(Shop)).all()
         started = time.perf_counter()
-        table = case_import.read_table(data, "bench.csv")
+        table = spreadsheets.read_table(data, "bench.csv")
         figures["read_s"] = round(time.perf_counter() - started, 2)
         started = time.perf_counter()
         plan = case_import.plan_import(table, platform="tmall", shops=shops, now=utcnow())
         figures["plan_s"] = round(time.perf_counter() - started, 2)
         started = time.perf_counter()
-        result = case_import.apply_import(plan, actor, load_case_rules(), utcnow())
+        result = case_import.apply_import(plan, actor, sla.load_rules(), utcnow())
         db.session.commit()
         figures["apply_s"] = round(time.perf_counter() - started, 2)
         figures["created"] = len(result.created)
@@ -73,7 +75,7 @@ def main(rows: int) -> dict:
         statement = list_statement(CaseFilter(), actor, utcnow()).execution_options(yield_per=500)
         cases = db.session.execute(statement).scalars()
         rows_out = case_export.export_rows(cases, case_export.ExportOptions(app.config["SHOP_TZ"]))
-        size = sum(len(chunk) for chunk in case_export.csv_chunks(rows_out))
+        size = sum(len(chunk) for chunk in spreadsheets.csv_chunks(rows_out))
         figures["export_csv_s"] = round(time.perf_counter() - started, 2)
         figures["export_csv_chars"] = size
     for key, value in figures.items():
@@ -82,4 +84,4 @@ def main(rows: int) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else case_import.MAX_ROWS)))
+    print(json.dumps(main(int(sys.argv[1]) if len(sys.argv) > 1 else spreadsheets.MAX_ROWS)))

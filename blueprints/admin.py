@@ -2,45 +2,40 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
+import click
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from blueprints.common import get_or_404, permission_required
-from forms import SettingsForm, TeamForm, UserForm
+from forms.admin import SettingsForm, TeamForm, UserForm
 from models import (
+    CENT,
+    ROLES,
     SETTING_DEFAULTS,
     Team,
     TimelineEvent,
     User,
     VersionConflict,
+    apply_changes,
     check_version,
     db,
     default_compensation_limit,
     get_setting,
     record,
-    set_setting,
+    save_settings,
 )
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+# cli_group=None: its commands are top-level, e.g. ``flask create-user``.
+bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group=None)
 
 
 def active_admin_count() -> int:
     return db.session.scalar(sa.select(sa.func.count()).where(User.role == "admin", User.active)) or 0
-
-
-def apply_changes(obj, values: dict) -> dict:
-    """Set attributes and return {name: [old, new]} for those that really changed."""
-    changes = {}
-    for name, new in values.items():
-        old = getattr(obj, name)
-        if old != new:
-            changes[name] = [old, new]
-            setattr(obj, name, new)
-    return changes
 
 
 def lockout_error(user: User, role: str, active: bool) -> str | None:
@@ -58,7 +53,7 @@ def user_values(form: UserForm) -> dict:
     if form.unlimited.data:
         limit = None
     elif form.compensation_limit.data is not None:
-        limit = form.compensation_limit.data.quantize(Decimal("0.01"))
+        limit = form.compensation_limit.data.quantize(CENT)
     else:
         limit = default_compensation_limit(role)
     return {
@@ -180,19 +175,12 @@ def settings():
                 value = get_setting(key)
                 getattr(form, key).data = Decimal(value) if key.startswith("limit_") and value is not None else value
     if form.validate_on_submit():
-        changes = {}
+        values = {}
         for key in SETTING_DEFAULTS:
             field = getattr(form, key, None)
-            if field is None:
-                continue
-            value = field.data
-            if isinstance(value, Decimal):
-                value = str(value.quantize(Decimal("0.01")))
-            if get_setting(key) != value:
-                changes[key] = [get_setting(key), value]
-                set_setting(key, value)
-        if changes:
-            record(current_user, "settings", 0, "updated", changes=changes)
+            if field is not None:
+                values[key] = str(field.data.quantize(CENT)) if isinstance(field.data, Decimal) else field.data
+        save_settings(values, current_user)
         db.session.commit()
         flash(_("Settings saved."), "success")
         return redirect(url_for("admin.settings"))
@@ -203,3 +191,35 @@ def settings():
         .limit(30)
     ).all()
     return render_template("admin/settings.html", form=form, history=history)
+
+
+# --- command line -------------------------------------------------------------------------
+
+@bp.cli.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(list(ROLES)), default="agent", show_default=True)
+@click.option("--name", "display_name", help="Name shown to colleagues (default: the username).")
+@click.option("--team", "team_name", help="Name of an existing team.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def create_user_command(username, role, display_name, team_name, password):
+    """Create an account (an administrator for a fresh install, for example)."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", username):
+        raise click.UsageError("the username takes letters, digits, dot, dash or underscore (at most 64)")
+    if not 8 <= len(password) <= 128:
+        raise click.UsageError("the password needs 8 to 128 characters")
+    if db.session.scalar(User.by_username(username)) is not None:
+        raise click.UsageError(f"user {username!r} exists already")
+    team = None
+    if team_name:
+        team = db.session.scalar(sa.select(Team).where(Team.name == team_name))
+        if team is None:
+            names = ", ".join(db.session.scalars(sa.select(Team.name)).all())
+            raise click.UsageError(f"no team named {team_name!r}; teams: {names}")
+    user = User(username=username, display_name=display_name or username, role=role, team=team,
+                compensation_limit=default_compensation_limit(role), password_hash="")
+    user.set_password(password)
+    db.session.add(user)
+    db.session.flush()
+    record(None, "user", user.id, "created", username=username, role=role, via="command line")
+    db.session.commit()
+    click.echo(f"created {role} {username}")

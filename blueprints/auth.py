@@ -7,9 +7,10 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from blueprints.common import is_safe_next
+from blueprints.common import safe_target
 from extensions import limiter
-from forms import ChangePasswordForm, EmptyForm, LoginForm
+from forms.auth import ChangePasswordForm, LoginForm
+from forms.base import EmptyForm
 from models import User, db, record
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
@@ -36,7 +37,7 @@ def login():
     if request.args.get("lang") in current_app.config["LANGUAGES"]:
         session["locale"] = request.args["lang"]
     if current_user.is_authenticated:
-        return redirect(next_page if is_safe_next(next_page) else url_for("main.index"))
+        return redirect(safe_target(next_page, url_for("main.index")))
     form = LoginForm()
     if form.validate_on_submit():
         user = authenticate(form.username.data, form.password.data)
@@ -49,7 +50,7 @@ def login():
                 user.locale = chosen_locale
                 db.session.commit()
             login_user(user, remember=form.remember.data)
-            return redirect(next_page if is_safe_next(next_page) else url_for("main.index"))
+            return redirect(safe_target(next_page, url_for("main.index")))
     return render_template("auth/login.html", form=form)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
@@ -13,15 +12,16 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from sqlalchemy.orm.exc import StaleDataError
 
-import case_filters
-import caseflow
-import evidence
 import live
-import sla
-from blueprints import compensation as compensation_view
 from blueprints.common import action_answer, first_error, get_or_404, permission_required, render_page
-from case_filters import CaseFilter
-from forms import (
+from cases import board as case_board
+from cases import evidence, flow, sla
+from cases import procedures as case_procedures
+from cases.board import CaseFilter, card_view
+from cases.labels import CASE_CATEGORIES, CASE_STATES, CLOCK_LABELS, MILESTONES, state_label
+from compensation import rules as compensation_rules
+from forms.base import VersionForm
+from forms.cases import (
     AssignForm,
     CaseForm,
     CaseRulesForm,
@@ -33,40 +33,35 @@ from forms import (
     SlaPolicyForm,
     StateForm,
     TickForm,
-    VersionForm,
 )
+from forms.compensation import CompensationForm, PaidForm, RefundForm
 from live import HeaderCounter
 from models import (
-    CASE_STATES,
+    CENT,
     Case,
     CaseCheck,
     CaseEvidence,
     Procedure,
+    Shop,
     SlaPolicy,
     Team,
     TimelineEvent,
     User,
+    UserError,
     VersionConflict,
     check_version,
     db,
     get_setting,
     latest_event_id,
-    load_case_rules,
     record,
-    set_setting,
+    save_settings,
     utcnow,
 )
-from procedures import procedure_for
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
 CARDS_PER_COLUMN = 20  # a laptop shows about four per column; the rest is one click away in the list
 LIST_PAGE_SIZE = 50
-CLOCK_LABELS = caseflow.CLOCK_LABELS
-
-
-def poll_seconds() -> int:
-    return int(get_setting("promo_poll_seconds") if get_setting("promo_mode") else get_setting("poll_seconds"))
 
 
 def case_or_404(case_id: int) -> Case:
@@ -83,18 +78,18 @@ def board():
     now = utcnow()
     event_id = latest_event_id()
     case_filter = CaseFilter.from_args(request.args)
-    rules = load_case_rules()
+    rules = sla.load_rules()
     columns = []
-    for state in case_filters.BOARD_COLUMNS:
-        cases = db.session.scalars(case_filters.column_cases(state, case_filter, current_user, now, CARDS_PER_COLUMN)).unique().all()
+    for state in case_board.BOARD_COLUMNS:
+        cases = db.session.scalars(case_board.column_cases(state, case_filter, current_user, now, CARDS_PER_COLUMN)).unique().all()
         columns.append((state, CASE_STATES[state], [card_view(case, rules, now) for case in cases]))
-    counts = case_filters.column_counts(case_filter, current_user, now, db.session)
+    counts = case_board.column_counts(case_filter, current_user, now, db.session)
     changes = [card["changes_at"] for _, _, cards in columns for card in cards]
     token = live.make_token(event_id, live.earliest(changes))
     return render_page(
         "cases/board.html", "cases/_board.html",
         columns=columns, counts=counts, case_filter=case_filter, token=token, now=now,
-        poll_seconds=poll_seconds(), per_column=CARDS_PER_COLUMN, urls=case_url_patterns(), t=card_texts(),
+        poll_seconds=live.poll_seconds(), per_column=CARDS_PER_COLUMN, urls=case_url_patterns(), t=card_texts(),
         open_menus=open_menus(),
     )
 
@@ -115,7 +110,7 @@ def card_texts() -> dict:
 def card_actions(case_id):
     """A card's action menu, fetched when it is first opened on the board."""
     case = case_or_404(case_id)
-    return render_template("cases/_card_actions.html", case=case, card={"targets": caseflow.allowed_targets(case)},
+    return render_template("cases/_card_actions.html", case=case, card={"targets": flow.allowed_targets(case)},
                            urls=case_url_patterns(), t=card_texts(), me=current_user.id, csrf=generate_csrf())
 
 
@@ -128,26 +123,14 @@ def case_url_patterns() -> dict:
     return patterns
 
 
-def card_view(case: Case, rules: sla.Rules, now: datetime) -> dict:
-    """What a card shows: the case, its nearest running clock, its colour, when that colour changes."""
-    clocks = rules.clocks(case, now)
-    return {
-        "case": case,
-        "clock": sla.nearest(clocks),
-        "status": sla.status_at(case.next_due_at, case.next_risk_at, now) or "none",
-        "changes_at": sla.next_status_change(case.next_due_at, case.next_risk_at, now),
-        "targets": caseflow.allowed_targets(case),
-    }
-
-
 @bp.route("/list")
 @permission_required("use_workspace")
 def list_view():
     now = utcnow()
     case_filter = CaseFilter.from_args(request.args)
-    page = db.paginate(case_filters.list_statement(case_filter, current_user, now), per_page=LIST_PAGE_SIZE,
+    page = db.paginate(case_board.list_statement(case_filter, current_user, now), per_page=LIST_PAGE_SIZE,
                        max_per_page=LIST_PAGE_SIZE, error_out=False)
-    rules = load_case_rules()
+    rules = sla.load_rules()
     return render_page("cases/list.html", "cases/_list.html", page=page, case_filter=case_filter,
                        cards=[card_view(case, rules, now) for case in page.items], now=now)
 
@@ -167,8 +150,8 @@ def detail(case_id):
 
 
 def detail_context(case: Case, now: datetime) -> dict:
-    rules = load_case_rules()
-    steps, quick_replies, _version = procedure_for(case.category)
+    rules = sla.load_rules()
+    steps, quick_replies, _version = case_procedures.procedure_for(case.category)
     done = {check.step: check for check in db.session.scalars(sa.select(CaseCheck).where(CaseCheck.case_id == case.id))}
     history = db.session.scalars(TimelineEvent.for_subject("case", case.id).limit(200)).all()
     files = db.session.scalars(sa.select(CaseEvidence).where(CaseEvidence.case_id == case.id).order_by(CaseEvidence.id)).all()
@@ -177,14 +160,23 @@ def detail_context(case: Case, now: datetime) -> dict:
         "case": case, "clocks": rules.clocks(case, now), "clock_labels": CLOCK_LABELS, "now": now,
         "status": sla.status_at(case.next_due_at, case.next_risk_at, now) or "none",
         "steps": steps, "done": done, "quick_replies": quick_replies, "history": history, "files": files,
-        "targets": caseflow.allowed_targets(case), "milestones": caseflow.MILESTONES,
+        "targets": flow.allowed_targets(case), "milestones": MILESTONES,
         "state_form": StateForm(formdata=None, version=case.version), "assign_form": assign_form,
         "flag_form": FlagForm(formdata=None, flag=case.flag or "", flag_note=case.flag_note, version=case.version),
-        "evidence_form": EvidenceForm(formdata=None), "poll_seconds": poll_seconds(),
-        "masked_phone": caseflow.mask_phone(case.buyer_phone),
+        "evidence_form": EvidenceForm(formdata=None), "poll_seconds": live.poll_seconds(),
+        "masked_phone": flow.mask_phone(case.buyer_phone),
         "team_names": db.session.scalars(sa.select(Team.name).where(Team.active).order_by(Team.name)).all(),
-        **compensation_view.case_section(case),
+        **compensation_section(case),
     }
+
+
+def compensation_section(case: Case) -> dict:
+    """The compensation part of the case page: the order's requests, the refund proposal, and their forms."""
+    section = compensation_rules.case_section(case)
+    section.update(unseen_decisions=bool(compensation_rules.unseen_decisions(section["compensations"], current_user)),
+                   compensation_form=CompensationForm(formdata=None), refund_form=RefundForm(formdata=None, version=case.version),
+                   paid_form=PaidForm(formdata=None))
+    return section
 
 
 def case_values(form: CaseForm) -> dict:
@@ -200,8 +192,8 @@ def case_values(form: CaseForm) -> dict:
         "category": form.category.data,
         "priority": form.priority.data,
         "assignee_id": form.assignee_id.data or None,
-        "order_amount": form.order_amount.data.quantize(Decimal("0.01")),
-        "refund_amount": form.refund_amount.data.quantize(Decimal("0.01")) if form.refund_amount.data is not None else None,
+        "order_amount": form.order_amount.data.quantize(CENT),
+        "refund_amount": form.refund_amount.data.quantize(CENT) if form.refund_amount.data is not None else None,
         "summary": (form.summary.data or "").strip(),
         "flag": form.flag.data or None,
         "flag_note": (form.flag_note.data or "").strip(),
@@ -214,8 +206,6 @@ def duplicate_of(values: dict, exclude_id: int | None = None) -> Case | None:
     """An existing case with the same platform after-sales number."""
     if not values.get("platform_case_id"):
         return None
-    from models import Shop
-
     platform = db.session.get(Shop, values["shop_id"]).platform
     stmt = sa.select(Case).where(Case.platform == platform, Case.platform_case_id == values["platform_case_id"])
     if exclude_id:
@@ -236,7 +226,7 @@ def create():
         if existing is not None:
             form.platform_case_id.errors.append(_("Case %(ref)s already has this after-sales number.", ref=existing.reference))
         else:
-            case = caseflow.create_case(values, current_user, load_case_rules(), utcnow())
+            case = flow.create_case(values, current_user, sla.load_rules(), utcnow())
             db.session.commit()
             flash(_("Case %(ref)s created.", ref=case.reference), "success")
             return redirect(url_for("cases.detail", case_id=case.id))
@@ -265,7 +255,7 @@ def edit(case_id):
             form.platform_case_id.errors.append(_("Case %(ref)s already has this after-sales number.", ref=existing.reference))
         elif conflict is None:
             try:
-                caseflow.update_fields(case, values, current_user, load_case_rules(), utcnow())
+                flow.update_fields(case, values, current_user, sla.load_rules(), utcnow())
                 db.session.commit()
             except StaleDataError:
                 db.session.rollback()
@@ -283,7 +273,7 @@ def conflict_message(case: Case) -> str:
     db.session.refresh(case)
     return _("Someone else changed case %(ref)s just before you: it is now “%(state)s”, assigned to %(who)s. "
              "Your change was not saved; look at it again and retry.",
-             ref=case.reference, state=case.state_label, who=case.assignee.display_name if case.assignee else _("nobody"))
+             ref=case.reference, state=state_label(case), who=case.assignee.display_name if case.assignee else _("nobody"))
 
 
 def action_response(case: Case, message: str | None = None, error: str | None = None, status: int = 200):
@@ -305,7 +295,7 @@ def run_action(case_id: int, form, apply, message: str):
     except (VersionConflict, StaleDataError):
         db.session.rollback()
         return action_response(case, error=conflict_message(case), status=409 if not request.htmx else 200)
-    except caseflow.CaseRuleError as refused:
+    except UserError as refused:
         db.session.rollback()
         return action_response(case, error=str(refused.message))
     return action_response(case, message=message)
@@ -315,7 +305,7 @@ def run_action(case_id: int, form, apply, message: str):
 @permission_required("work_cases")
 def take(case_id):
     def apply(case):
-        caseflow.assign(case, current_user._get_current_object(), current_user, load_case_rules(), utcnow())
+        flow.assign(case, current_user._get_current_object(), current_user, sla.load_rules(), utcnow())
 
     return run_action(case_id, VersionForm(), apply, _("You took the case."))
 
@@ -327,7 +317,7 @@ def assign(case_id):
 
     def apply(case):
         assignee = db.session.get(User, form.assignee_id.data) if form.assignee_id.data else None
-        caseflow.assign(case, assignee, current_user, load_case_rules(), utcnow())
+        flow.assign(case, assignee, current_user, sla.load_rules(), utcnow())
 
     return run_action(case_id, form, apply, _("Assignee changed."))
 
@@ -340,7 +330,7 @@ def change_state(case_id):
     def apply(case):
         closure = {"responsibility": form.responsibility.data, "person": form.person.data, "cause": form.cause.data,
                    "result": form.result.data, "buyer_feedback": form.buyer_feedback.data}
-        caseflow.change_state(case, form.target.data, current_user, load_case_rules(), utcnow(),
+        flow.change_state(case, form.target.data, current_user, sla.load_rules(), utcnow(),
                               waiting_for=form.waiting_for.data or None, closure=closure, note=form.note.data or "")
 
     return run_action(case_id, form, apply, _("State changed."))
@@ -352,7 +342,7 @@ def milestone(case_id):
     form = MilestoneForm()
 
     def apply(case):
-        caseflow.mark_milestone(case, form.milestone.data, current_user, load_case_rules(), utcnow(), form.detail.data or "")
+        flow.mark_milestone(case, form.milestone.data, current_user, sla.load_rules(), utcnow(), form.detail.data or "")
 
     return run_action(case_id, form, apply, _("Recorded."))
 
@@ -361,7 +351,7 @@ def milestone(case_id):
 @permission_required("work_cases")
 def flag(case_id):
     form = FlagForm()
-    return run_action(case_id, form, lambda case: caseflow.set_flag(case, form.flag.data or None, form.flag_note.data or "", current_user),
+    return run_action(case_id, form, lambda case: flow.set_flag(case, form.flag.data or None, form.flag_note.data or "", current_user),
                       _("Flag saved."))
 
 
@@ -370,7 +360,7 @@ def flag(case_id):
 def note(case_id):
     """Notes never conflict: they only add to the timeline."""
     form = NoteForm()
-    return run_action(case_id, form, lambda case: caseflow.add_note(case, form.text.data, current_user), _("Note added."))
+    return run_action(case_id, form, lambda case: flow.add_note(case, form.text.data, current_user), _("Note added."))
 
 
 @bp.route("/<int:case_id>/tick", methods=["POST"])
@@ -379,8 +369,8 @@ def tick(case_id):
     form = TickForm()
 
     def apply(case):
-        steps, _replies, _version = procedure_for(case.category)
-        caseflow.tick_step(case, form.step.data, form.done.data == "1", current_user, steps)
+        steps, _replies, _version = case_procedures.procedure_for(case.category)
+        flow.tick_step(case, form.step.data, form.done.data == "1", current_user, steps)
 
     return run_action(case_id, form, apply, _("Checklist updated."))
 
@@ -392,7 +382,7 @@ def reveal_phone(case_id):
     case = case_or_404(case_id)
     if not VersionForm().validate_on_submit():
         abort(400)
-    phone = caseflow.reveal_phone(case, current_user)
+    phone = flow.reveal_phone(case, current_user)
     db.session.commit()
     if request.htmx:
         return render_template("cases/_phone.html", phone=phone, case=case)
@@ -448,34 +438,24 @@ def rules():
             form.weekdays.data = list(range(7))
     if form.validate_on_submit():
         hours = {"opens": form.opens.data, "closes": form.closes.data, "weekdays": sorted(form.weekdays.data)} if form.business_hours.data else None
-        new_values = {"promo_mode": form.promo_mode.data, "poll_seconds": form.poll_seconds.data,
-                      "promo_poll_seconds": form.promo_poll_seconds.data, "at_risk_percent": form.at_risk_percent.data,
-                      "pausing_waits": sorted(form.pausing_waits.data), "business_hours": hours}
-        changes = {key: [get_setting(key), value] for key, value in new_values.items() if get_setting(key) != value}
-        for key, value in new_values.items():
-            set_setting(key, value)
+        changes = save_settings({"promo_mode": form.promo_mode.data, "poll_seconds": form.poll_seconds.data,
+                                 "promo_poll_seconds": form.promo_poll_seconds.data, "at_risk_percent": form.at_risk_percent.data,
+                                 "pausing_waits": sorted(form.pausing_waits.data), "business_hours": hours}, current_user)
         if changes:
-            record(current_user, "settings", 0, "updated", changes=changes)
             recompute_open_cases()
         db.session.commit()
         flash(_("Rules saved; every open case's clocks were recomputed."), "success")
         return redirect(url_for("cases.rules"))
-    return render_template("cases/rules.html", form=form, overrides=sla_overrides(), policy_form=SlaPolicyForm(clock_labels=CLOCK_LABELS),
+    return render_rules(form, SlaPolicyForm(clock_labels=CLOCK_LABELS))
+
+
+def render_rules(form: CaseRulesForm, policy_form: SlaPolicyForm):
+    return render_template("cases/rules.html", form=form, overrides=case_board.sla_overrides(), policy_form=policy_form,
                            clock_labels=CLOCK_LABELS, defaults=sla.DEFAULT_MINUTES)
 
 
-def sla_overrides():
-    return db.session.scalars(sa.select(SlaPolicy).order_by(SlaPolicy.clock, SlaPolicy.kind, SlaPolicy.priority)).all()
-
-
 def recompute_open_cases() -> int:
-    """After a rule change every running clock is measured again (in batches, one transaction)."""
-    rules_now, now, count = load_case_rules(), utcnow(), 0
-    stmt = sa.select(Case).where(case_filters.visible_states_condition(now) | (Case.next_due_at.is_not(None))).execution_options(yield_per=500)
-    for case in db.session.scalars(stmt):
-        caseflow.refresh_deadlines(case, rules_now, now)
-        count += 1
-    return count
+    return case_board.recompute_open_cases(sla.load_rules(), utcnow())
 
 
 @bp.route("/rules/clocks", methods=["POST"])
@@ -483,8 +463,7 @@ def recompute_open_cases() -> int:
 def add_policy():
     form = SlaPolicyForm(clock_labels=CLOCK_LABELS)
     if not form.validate_on_submit():
-        return render_template("cases/rules.html", form=CaseRulesForm(formdata=None), overrides=sla_overrides(), policy_form=form,
-                               clock_labels=CLOCK_LABELS, defaults=sla.DEFAULT_MINUTES), 200
+        return render_rules(CaseRulesForm(formdata=None), form)
     kind = form.kind.data or None
     priority = int(form.priority.data) if form.priority.data else None
     existing = db.session.scalar(sa.select(SlaPolicy).where(
@@ -522,23 +501,20 @@ def delete_policy(policy_id):
 @bp.route("/procedures")
 @permission_required("use_workspace")
 def procedures():
-    from procedures import all_categories
-
-    return render_template("cases/procedures.html", categories=[(key, label, *procedure_for(key)) for key, label in all_categories()])
+    return render_template("cases/procedures.html",
+                           categories=[(key, label, *case_procedures.procedure_for(key)) for key, label in case_procedures.all_categories()])
 
 
 @bp.route("/procedures/<category>", methods=["GET", "POST"])
 @permission_required("manage_case_rules")
 def edit_procedure(category):
-    from models import CASE_CATEGORIES
-
     if category not in CASE_CATEGORIES:
         abort(404)
-    steps, replies, version = procedure_for(category)
+    steps, replies, version = case_procedures.procedure_for(category)
     form = ProcedureForm()
     if request.method == "GET":
-        form.steps.data = "\n".join(_(step) for step in steps)
-        form.quick_replies.data = "\n".join(_(reply) for reply in replies)
+        form.steps.data = "\n".join(case_procedures.text_of(step) for step in steps)
+        form.quick_replies.data = "\n".join(case_procedures.text_of(reply) for reply in replies)
         form.version.data = version or 0
     conflict = False
     if form.validate_on_submit():
@@ -560,11 +536,8 @@ def edit_procedure(category):
 
 # --- the header's numbers ---------------------------------------------------------
 
+@live.header_counter(order=10)
 def header_counter(user, now) -> HeaderCounter:
-    # What the board shows: a closed case whose follow-up was missed long ago does not count for ever.
-    mine = (Case.assignee_id == user.id, Case.next_due_at.is_not(None), case_filters.visible_states_condition(now))
-    overdue = db.session.scalar(sa.select(sa.func.count()).where(*mine, Case.next_due_at <= now)) or 0
-    next_due = db.session.scalar(sa.select(sa.func.min(Case.next_due_at)).where(*mine, Case.next_due_at > now))
+    overdue, next_due = case_board.overdue_for(user, now)
     return HeaderCounter("overdue", _l("My overdue cases"), overdue,
                          url_for("cases.board", scope="mine", clock="overdue"), changes_at=next_due, urgent=True)
-

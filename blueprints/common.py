@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -51,6 +52,11 @@ def is_safe_next(target: str | None) -> bool:
     return not parts.scheme and not parts.netloc
 
 
+def safe_target(target: str | None, default: str) -> str:
+    """The one check on a redirect target that came with a request: ours, or ``default``."""
+    return target if is_safe_next(target) else default
+
+
 def get_or_404(model, object_id):
     """The row with this id, or a 404 page."""
     obj = db.session.get(model, object_id)
@@ -67,18 +73,35 @@ def first_error(form) -> str:
     return _("The request could not be understood.")
 
 
-def action_answer(back_url: str, message: str | None = None, error: str | None = None, status_code: int = 200):
-    """The answer to an action button.
+def trigger(response, *events: str):
+    """Announce events to the page (HX-Trigger), merged as JSON with any the response already carries."""
+    current = response.headers.get("HX-Trigger")
+    merged = {}
+    if current:
+        try:
+            merged = json.loads(current)
+        except ValueError:
+            merged = {name.strip(): None for name in current.split(",") if name.strip()}
+    merged.update(dict.fromkeys(events))
+    response.headers["HX-Trigger"] = json.dumps(merged)
+    return response
 
-    htmx: the message in the flash area, and a caseChanged event on success so live regions refresh.
-    Otherwise: the message flashed and the browser sent back to ``back_url``.
+
+def action_answer(back_url: str, message: str | None = None, error: str | None = None, status_code: int = 200,
+                  event: str = "caseChanged"):
+    """The one answer to an action button.
+
+    htmx: the message in the flash area and, on success, ``event`` so the live regions that listen refresh
+    (each area names its own: caseChanged, compensationChanged …). Otherwise: the message flashed and the
+    browser sent back to ``back_url``, which must be one of ours (see ``safe_target``).
     """
     if request.htmx:
         response = make_response(render_template("cases/_action_result.html", message=message, error=error), status_code)
+        response.vary.add("HX-Request")
         response.headers["HX-Retarget"] = "#flash"
         response.headers["HX-Reswap"] = "innerHTML"
         if error is None:
-            response.headers["HX-Trigger"] = "caseChanged"
+            trigger(response, event)
         return response
     flash(error or message, "error" if error else "success")
     return redirect(back_url)

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 from collections import defaultdict
-from datetime import datetime
-from decimal import Decimal
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-import compensation as rules
 import live
-from blueprints.common import action_answer, first_error, get_or_404, permission_required, render_page
-from forms import BudgetForm, CompensationForm, DecisionForm, LimitForm, PaidForm, RefundForm
+import spreadsheets
+from blueprints.common import action_answer, first_error, get_or_404, permission_required, render_page, safe_target
+from compensation import report, rules
+from forms.base import EmptyForm
+from forms.compensation import BudgetForm, CompensationForm, DecisionForm, LimitForm, PaidForm, RefundForm
 from live import HeaderCounter
 from models import (
-    COMPENSATION_REASONS,
-    RESPONSIBILITIES,
+    CENT,
     Case,
     Compensation,
     CompensationBudget,
-    Shop,
     TimelineEvent,
     User,
     VersionConflict,
@@ -46,26 +41,21 @@ def item_or_404(item_id: int) -> Compensation:
 
 def answer(case_id: int, message: str | None = None, error: str | None = None, back: str | None = None):
     """Answer a compensation action; without htmx, back where the person was (the case page by default)."""
-    return action_answer(back or url_for("cases.detail", case_id=case_id), message, error)
+    return action_answer(safe_target(back, url_for("cases.detail", case_id=case_id)), message, error, event="compensationChanged")
 
 
 # --- on a case ------------------------------------------------------------------------------
 
-def case_section(case: Case) -> dict:
-    """What the case page shows about money: every compensation on this order and the refund proposal."""
-    items = db.session.scalars(rules.order_compensations(case.platform, case.order_no)).all()
-    mine_decided = [i for i in items if i.requester_id == current_user.id and i.status != "pending" and not i.requester_saw_decision]
-    if mine_decided:  # the requester has now seen the decisions: the header stops counting them
-        for item in mine_decided:
-            item.requester_saw_decision = True
+@bp.route("/case/<int:case_id>/seen", methods=["POST"])
+@permission_required("request_compensation")
+def seen(case_id):
+    """The requester has seen the decisions on this case: the header stops counting them (posted by the case page)."""
+    case = get_or_404(Case, case_id)
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if rules.mark_decisions_seen(case, current_user):
         db.session.commit()
-    return {
-        "compensations": items,
-        "netting": rules.netting(case, items) if case.kind == "return_refund" else None,
-        "compensation_form": CompensationForm(formdata=None),
-        "refund_form": RefundForm(formdata=None, version=case.version),
-        "paid_form": PaidForm(formdata=None),
-    }
+    return "", 204
 
 
 @bp.route("/case/<int:case_id>", methods=["POST"])
@@ -120,11 +110,9 @@ def queue():
         sa.select(Compensation).where(Compensation.requester_id == current_user.id)
         .order_by(Compensation.created_at.desc()).limit(50)
     ).all()
-    from blueprints.cases import poll_seconds
-
     return render_page("compensation/queue.html", "compensation/_queue.html", pending=pending, mine=mine,
                        context=decision_context(pending), token=live.make_token(event_id, None),
-                       poll_seconds=poll_seconds(), now=now, decision_form=DecisionForm(formdata=None))
+                       poll_seconds=live.poll_seconds(), now=now, decision_form=DecisionForm(formdata=None))
 
 
 def decision_context(items: list[Compensation]) -> dict:
@@ -159,7 +147,7 @@ def decision_context(items: list[Compensation]) -> dict:
 def decide(item_id: int, approve: bool):
     item = item_or_404(item_id)
     form = DecisionForm()
-    back = request.form.get("back") or url_for("compensation.queue")
+    back = safe_target(request.form.get("back"), url_for("compensation.queue"))
     if not form.validate_on_submit():
         return answer(item.case_id, error=first_error(form), back=back)
     try:
@@ -223,58 +211,9 @@ def paid(item_id):
 
 # --- money overview ---------------------------------------------------------------------------
 
-def month_bounds(month: str) -> tuple[datetime, datetime]:
-    """The month's first and next month's first moment, in the shop's zone, as UTC-aware datetimes."""
-    zone = current_app.config["SHOP_TZ"]
-    year, number = (int(part) for part in month.split("-"))
-    start = datetime(year, number, 1, tzinfo=zone)
-    end = datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=zone)
-    return start, end
-
-
-def current_month() -> str:
-    return utcnow().astimezone(current_app.config["SHOP_TZ"]).strftime("%Y-%m")
-
-
-def overview_rows(month: str) -> dict:
-    """Per shop: requested, approved, paid, budget; and paid by reason and by responsibility."""
-    start, end = month_bounds(month)
-    in_month = (Compensation.created_at >= start, Compensation.created_at < end)
-    zero = Decimal("0.00")
-    requested = sa.func.coalesce(sa.func.sum(Compensation.amount), zero)
-    approved = sa.func.coalesce(sa.func.sum(sa.case((Compensation.status.in_(("approved", "paid")), Compensation.amount), else_=zero)), zero)
-    paid = sa.func.coalesce(sa.func.sum(sa.case((Compensation.status == "paid", Compensation.amount), else_=zero)), zero)
-    per_shop = {row.shop_id: row for row in db.session.execute(
-        sa.select(Compensation.shop_id, requested.label("requested"), approved.label("approved"), paid.label("paid"),
-                  sa.func.count().label("count"))
-        .where(*in_month).group_by(Compensation.shop_id))}
-    budgets = dict(db.session.execute(sa.select(CompensationBudget.shop_id, CompensationBudget.amount).where(CompensationBudget.month == month)).all())
-    shops = db.session.scalars(sa.select(Shop).order_by(Shop.platform, Shop.name)).all()
-    rows = []
-    for shop in shops:
-        row = per_shop.get(shop.id)
-        spent = Decimal(row.approved) if row else zero
-        budget = budgets.get(shop.id)
-        rows.append({"shop": shop, "count": row.count if row else 0, "requested": Decimal(row.requested) if row else zero,
-                     "approved": spent, "paid": Decimal(row.paid) if row else zero, "budget": budget,
-                     "left": (budget - spent) if budget is not None else None})
-    committed = Compensation.status.in_(("approved", "paid"))
-    by_reason = db.session.execute(sa.select(Compensation.reason, sa.func.sum(Compensation.amount), sa.func.count())
-                                   .where(*in_month, committed).group_by(Compensation.reason)).all()
-    by_party = db.session.execute(sa.select(Case.responsibility, sa.func.sum(Compensation.amount), sa.func.count())
-                                  .join(Case, Case.id == Compensation.case_id)
-                                  .where(*in_month, committed).group_by(Case.responsibility)).all()
-    return {"rows": rows, "by_reason": [(COMPENSATION_REASONS.get(r, r), Decimal(a), n) for r, a, n in by_reason],
-            "by_party": [(RESPONSIBILITIES.get(p, _("not closed yet")) if p else _("not closed yet"), Decimal(a), n) for p, a, n in by_party],
-            "totals": {key: sum((row[key] for row in rows), zero) for key in ("requested", "approved", "paid")}}
-
-
-MONTH = re.compile(r"^20\d\d-(0[1-9]|1[0-2])$")
-
-
 def chosen_month() -> str:
     month = request.args.get("month", "")
-    return month if MONTH.match(month) else current_month()
+    return month if report.MONTH.match(month) else report.month_of(utcnow(), current_app.config["SHOP_TZ"])
 
 
 @bp.route("/overview")
@@ -282,28 +221,16 @@ def chosen_month() -> str:
 def overview():
     month = chosen_month()
     form = BudgetForm(formdata=None, month=month)
-    return render_template("compensation/overview.html", month=month, budget_form=form, **overview_rows(month))
+    return render_template("compensation/overview.html", month=month, budget_form=form,
+                           **report.overview_rows(month, current_app.config["SHOP_TZ"]))
 
 
 @bp.route("/overview.csv")
 @permission_required("see_money")
 def overview_csv():
     month = chosen_month()
-    data = overview_rows(month)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([_("Shop"), _("Requests"), _("Requested"), _("Approved"), _("Paid"), _("Budget"), _("Budget left")])
-    for row in data["rows"]:
-        writer.writerow([row["shop"].name, row["count"], row["requested"], row["approved"], row["paid"],
-                         row["budget"] if row["budget"] is not None else "", row["left"] if row["left"] is not None else ""])
-    writer.writerow([])
-    writer.writerow([_("Reason"), _("Approved"), _("Requests")])
-    writer.writerows([[str(label), amount, count] for label, amount, count in data["by_reason"]])
-    writer.writerow([])
-    writer.writerow([_("Responsible party"), _("Approved"), _("Requests")])
-    writer.writerows([[str(label), amount, count] for label, amount, count in data["by_party"]])
-    body = "\ufeff" + out.getvalue()  # the BOM makes Excel read the Chinese right
-    return Response(body, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="compensation-{month}.csv"'})
+    data = report.overview_rows(month, current_app.config["SHOP_TZ"])
+    return spreadsheets.csv_response(report.overview_sheet(data), f"compensation-{month}.csv")
 
 
 @bp.route("/budget", methods=["POST"])
@@ -319,7 +246,7 @@ def budget():
     if row is None:
         row = CompensationBudget(shop_id=form.shop_id.data, month=form.month.data, amount=form.amount.data)
         db.session.add(row)
-    row.amount = form.amount.data.quantize(rules.CENT)
+    row.amount = form.amount.data.quantize(CENT)
     record(current_user, "settings", 0, "budget_set", shop=form.shop_id.data, month=form.month.data, **{"from": before, "to": row.amount})
     db.session.commit()
     flash(_("Budget saved."), "success")
@@ -350,7 +277,7 @@ def set_limit(user_id):
     except VersionConflict:
         flash(_("%(name)s was changed meanwhile; the current limit is shown.", name=person.display_name), "error")
         return redirect(url_for("compensation.limits"))
-    new = None if form.unlimited.data else form.compensation_limit.data.quantize(rules.CENT)
+    new = None if form.unlimited.data else form.compensation_limit.data.quantize(CENT)
     if new != person.compensation_limit:
         record(current_user, "user", person.id, "limit_changed", name=person.display_name, **{"from": person.compensation_limit, "to": new})
         person.compensation_limit = new
@@ -361,13 +288,9 @@ def set_limit(user_id):
 
 # --- the header's number ----------------------------------------------------------------------
 
+@live.header_counter(order=20)
 def header_counter(user, now) -> HeaderCounter:
     """Approvers: requests waiting for them. Everyone else: decisions on their requests they have not seen."""
-    statement = rules.queue_for(user)
-    if statement is not None:
-        count = db.session.scalar(sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())) or 0
-        return HeaderCounter("approvals", _l("Approvals waiting for me"), count, url_for("compensation.queue"), urgent=False)
-    count = db.session.scalar(sa.select(sa.func.count()).where(
-        Compensation.requester_id == user.id, Compensation.status != "pending", Compensation.requester_saw_decision.is_(False))) or 0
-    return HeaderCounter("approvals", _l("Decisions on my requests"), count, url_for("compensation.queue"))
-
+    approver, count = rules.header_count(user)
+    label = _l("Approvals waiting for me") if approver else _l("Decisions on my requests")
+    return HeaderCounter("approvals", label, count, url_for("compensation.queue"))

@@ -7,114 +7,40 @@ and the confirmation, which reads and plans it again: the cases may have changed
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import json
 import os
-import tempfile
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, send_file, stream_with_context, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
-from flask_wtf.file import FileAllowed, FileField, FileRequired
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
-from wtforms import HiddenField, SelectField, SubmitField
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Regexp, ValidationError
 
-import case_export
-import case_import
-import forms
+import spreadsheets
 from blueprints.common import permission_required, render_page
-from case_filters import CaseFilter, list_statement
-from models import PLATFORMS, Case, ImportMapping, Shop, TimelineEvent, db, load_case_rules, record, utcnow
+from cases import exporting as case_export
+from cases import importing as case_import
+from cases import sla
+from cases.board import CaseFilter, list_statement
+from forms.imports import ConfirmForm, ForgetMappingForm, UploadForm, mapping_form
+from models import PLATFORMS, Case, ImportMapping, Shop, TimelineEvent, db, record, utcnow
 
 bp = Blueprint("imports", __name__, url_prefix="/cases")
 
 PREVIEW_ROW_LIMIT = 1000  # rows shown besides the refused ones, which are always all shown
-TOKEN_RULE = Regexp(r"^[A-Za-z0-9_-]{32}$")
-
-
-# --- forms ---------------------------------------------------------------------------------
-
-def shop_choices():
-    return [SelectChoice(0, _l("(each row names its shop)"))] + forms.shop_choices()
-
-
-class UploadForm(FlaskForm):
-    file = FileField(_l("Export file"), validators=[
-        FileRequired(_l("Choose the file to import.")),
-        FileAllowed(["csv", "xlsx"], _l("Only CSV or Excel .xlsx files.")),
-    ])
-    platform = SelectField(_l("Platform"), choices=[SelectChoice(key, label) for key, label in PLATFORMS.items()])
-    shop_id = SelectField(_l("Shop for rows without a shop"), coerce=int, default=0)
-    submit = SubmitField(_l("Preview"))
-
-    def __init__(self, *args, max_bytes: int, max_rows: int, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.shop_id.choices = shop_choices()
-        self.file.description = _("CSV (UTF-8 or GBK) or Excel .xlsx; at most %(size)s and %(rows)s rows.",
-                                  size=case_import.size_text(max_bytes), rows=f"{max_rows:,}")
-
-    def validate_shop_id(self, field):
-        if not field.data:
-            return
-        shop = db.session.get(Shop, field.data)
-        if shop is None or not shop.active:
-            raise ValidationError(_l("Choose a shop from the list."))
-        if shop.platform != self.platform.data:
-            raise ValidationError(_l("This shop is on %(platform)s; choose that platform or another shop.",
-                                     platform=shop.platform_label))
-
-
-class ConfirmForm(FlaskForm):
-    token = HiddenField(validators=[DataRequired(), TOKEN_RULE])
-    submit = SubmitField(_l("Import"))
-
-
-class ForgetMappingForm(FlaskForm):
-    platform = HiddenField(validators=[DataRequired()])
-    submit = SubmitField(_l("Forget the saved mapping"))
-
-    def validate_platform(self, field):
-        if field.data not in PLATFORMS:
-            raise ValidationError(_l("Unknown platform."))
-
-
-def mapping_form(headers: list[str], selected: dict | None = None, **kwargs) -> FlaskForm:
-    """One select per field of ours, offering the file's headers; ``selected`` presets them (no form data)."""
-
-    class MappingForm(FlaskForm):
-        token = HiddenField(validators=[DataRequired(), TOKEN_RULE])
-        preview = SubmitField()  # the buttons and their words are in the template
-        save = SubmitField()
-
-    options = [SelectChoice("", _l("(not imported)"))] + [SelectChoice(h, h) for h in dict.fromkeys(headers) if h]
-    for name in case_import.FIELDS:
-        label = case_import.field_title(name)
-        if name in case_import.REQUIRED:
-            label = _("%(field)s (required)", field=label)
-        setattr(MappingForm, f"map_{name}", SelectField(label, choices=options, default=""))
-    if selected is not None:
-        kwargs.update({f"map_{name}": selected.get(name, "") for name in case_import.FIELDS})
-        return MappingForm(formdata=None, **kwargs)
-    return MappingForm(**kwargs)
 
 
 # --- helpers -----------------------------------------------------------------------------------
 
-def upload_store() -> case_import.UploadStore:
+def upload_store() -> spreadsheets.UploadStore:
     folder = current_app.config.get("IMPORT_DIR") or os.path.join(current_app.instance_path, "imports")
-    return case_import.UploadStore(folder)
+    return spreadsheets.UploadStore(folder)
 
 
 def limits() -> tuple[int, int]:
-    return (current_app.config.get("IMPORT_MAX_BYTES", case_import.MAX_BYTES),
-            current_app.config.get("IMPORT_MAX_ROWS", case_import.MAX_ROWS))
+    return (current_app.config.get("IMPORT_MAX_BYTES", spreadsheets.MAX_BYTES),
+            current_app.config.get("IMPORT_MAX_ROWS", spreadsheets.MAX_ROWS))
 
 
 def saved_mapping(platform: str) -> dict:
@@ -122,23 +48,16 @@ def saved_mapping(platform: str) -> dict:
     return dict(row.mapping) if row is not None else {}
 
 
-def read_upload(data: bytes, meta: dict) -> case_import.ImportTable:
+def read_upload(data: bytes, meta: dict) -> spreadsheets.ImportTable:
     max_bytes, max_rows = limits()
-    return case_import.read_table(data, meta["filename"], max_bytes=max_bytes, max_rows=max_rows)
+    return spreadsheets.read_table(data, meta["filename"], max_bytes=max_bytes, max_rows=max_rows)
 
 
-def make_plan(table: case_import.ImportTable, meta: dict) -> case_import.ImportPlan:
+def make_plan(table: spreadsheets.ImportTable, meta: dict) -> case_import.ImportPlan:
     return case_import.plan_import(
         table, platform=meta["platform"], shops=db.session.scalars(sa.select(Shop)).all(), now=utcnow(),
         zone=current_app.config["SHOP_TZ"], default_shop_id=meta.get("shop_id"), mapping=meta.get("mapping"),
     )
-
-
-def plan_digest(plan: case_import.ImportPlan) -> str:
-    """What the user was shown, in short: a confirm applies only the plan that was previewed."""
-    outline = [(row.number, row.action, row.case.id if row.case else None, sorted(row.changes.items()))
-               for row in plan.rows]
-    return hashlib.sha256(json.dumps([plan.problems, outline], default=str).encode()).hexdigest()
 
 
 def mapping_deviations(headers: list[str], chosen: dict) -> dict:
@@ -149,9 +68,9 @@ def mapping_deviations(headers: list[str], chosen: dict) -> dict:
 
 def render_preview(plan, token: str, meta: dict):
     store = upload_store()
-    store.update(token, current_user.id, utcnow(), digest=plan_digest(plan))
-    shown = [row for row in plan.rows if row.action == case_import.REFUSED]
-    others = [row for row in plan.rows if row.action != case_import.REFUSED]
+    store.update(token, current_user.id, utcnow(), digest=spreadsheets.plan_digest(plan))
+    shown = [row for row in plan.rows if row.action == spreadsheets.REFUSED]
+    others = [row for row in plan.rows if row.action != spreadsheets.REFUSED]
     shown = sorted(shown + others[:PREVIEW_ROW_LIMIT], key=lambda row: row.number)
     shop = db.session.get(Shop, meta["shop_id"]) if meta.get("shop_id") else None
     form = mapping_form(plan.table.headers, plan.columns.header, token=token)
@@ -164,7 +83,7 @@ def render_preview(plan, token: str, meta: dict):
         mapping_form=form,
         confirm_form=ConfirmForm(formdata=None, token=token),
         fields=case_import.FIELDS, field_title=case_import.field_title, format_value=case_import.format_value,
-        action_labels=case_import.ACTION_LABELS, zone=current_app.config["SHOP_TZ"],
+        action_labels=spreadsheets.ACTION_LABELS, zone=current_app.config["SHOP_TZ"],
     )
 
 
@@ -187,9 +106,9 @@ def load_upload(token: str):
     try:
         data, meta = upload_store().load(token, current_user.id, utcnow())
         return read_upload(data, meta), meta
-    except case_import.UploadNotFound:
+    except spreadsheets.UploadNotFound:
         flash(_("This upload has expired or was already imported. Upload the file again."), "error")
-    except case_import.ImportFileError as error:
+    except spreadsheets.ImportFileError as error:
         flash(str(error.message), "error")
     return None
 
@@ -217,8 +136,8 @@ def preview():
     data = form.file.data.read()
     filename = os.path.basename((form.file.data.filename or "").replace("\\", "/"))[:200]
     try:
-        table = case_import.read_table(data, filename, max_bytes=max_bytes, max_rows=max_rows)
-    except case_import.ImportFileError as error:
+        table = spreadsheets.read_table(data, filename, max_bytes=max_bytes, max_rows=max_rows)
+    except spreadsheets.ImportFileError as error:
         form.file.errors.append(str(error.message))
         return render_index(form)
     store, now = upload_store(), utcnow()
@@ -281,7 +200,7 @@ def confirm():
         return redirect(url_for("imports.index"))
     table, meta = loaded
     plan = make_plan(table, meta)
-    if plan_digest(plan) != meta.get("digest"):
+    if spreadsheets.plan_digest(plan) != meta.get("digest"):
         flash(_("The cases changed since the preview, so nothing was imported. Check the new preview."), "error")
         return render_preview(plan, form.token.data, meta)
     if not plan.ready:
@@ -289,7 +208,7 @@ def confirm():
         return render_preview(plan, form.token.data, meta)
     now = utcnow()
     try:
-        result = case_import.apply_import(plan, current_user, load_case_rules(), now,
+        result = case_import.apply_import(plan, current_user, sla.load_rules(), now,
                                           source={"sha256": meta["sha256"], "size": meta["size"]})
         db.session.commit()
     except (IntegrityError, StaleDataError):
@@ -306,18 +225,13 @@ def confirm():
 @bp.route("/import/template.csv")
 @permission_required("import_cases")
 def template_csv():
-    return Response(case_export.template_csv(), mimetype="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="case-import-template.csv"'})
+    return spreadsheets.csv_response(case_import.template_rows(), "case-import-template.csv")
 
 
 @bp.route("/import/template.xlsx")
 @permission_required("import_cases")
 def template_xlsx():
-    handle = tempfile.TemporaryFile()
-    case_export.template_xlsx(handle)
-    handle.seek(0)
-    return send_file(handle, mimetype=case_export.MIME_XLSX, as_attachment=True,
-                     download_name="case-import-template.xlsx")
+    return spreadsheets.workbook_response(case_export.template_xlsx, "case-import-template.xlsx")
 
 
 # --- export views ----------------------------------------------------------------------------------
@@ -339,24 +253,16 @@ def export_cases(file_format: str):
         db.session.commit()
     zone = current_app.config["SHOP_TZ"]
     options = case_export.ExportOptions(zone, full_phones)
-    header = case_export.column_titles(case_import.speaks_chinese())
+    header = case_export.column_titles(spreadsheets.speaks_chinese())
     statement = list_statement(case_filter, current_user, now).execution_options(yield_per=500)
     name = f"cases-{now.astimezone(zone):%Y%m%d-%H%M}.{file_format}"
 
+    def rows():
+        yield from case_export.export_rows(db.session.execute(statement).scalars(), options)
+
     if file_format == "csv":
-        def generate():
-            cases = db.session.execute(statement).scalars()
-            yield from case_export.csv_chunks(itertools.chain([header], case_export.export_rows(cases, options)))
-
-        return Response(stream_with_context(generate()), mimetype="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
-
-    handle = tempfile.TemporaryFile()
-    cases = db.session.execute(statement).scalars()
-    case_export.write_xlsx(handle, header, case_export.export_rows(cases, options), title=_("Cases"),
-                           widths=case_export.export_widths())
-    handle.seek(0)
-    return send_file(handle, mimetype=case_export.MIME_XLSX, as_attachment=True, download_name=name)
+        return spreadsheets.csv_response(itertools.chain([header], rows()), name)
+    return spreadsheets.xlsx_response(header, rows(), name, title=_("Cases"), widths=case_export.export_widths())
 
 
 @bp.route("/export.csv")

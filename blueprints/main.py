@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
+import click
+import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
 from flask_login import current_user
 
+import demo
 import live
-from blueprints import cases, compensation, handoffs, reviews
-from blueprints.common import is_safe_next, permission_required, render_page
-from forms import LanguageForm
-from models import db, latest_event_id, utcnow
+from blueprints.common import permission_required, render_page, safe_target
+from forms.main import LanguageForm
+from models import User, db, latest_event_id, utcnow
 
-bp = Blueprint("main", __name__)
-
-# Each area adds its own number to the header; the order is the header's.
-COUNTER_SOURCES = (cases.header_counter, compensation.header_counter, handoffs.header_counter, reviews.header_counter)
-
-
-def header_counters(user, now):
-    return [counter for source in COUNTER_SOURCES if (counter := source(user, now)) is not None]
+# cli_group=None: its commands are top-level, e.g. ``flask demo-data``.
+bp = Blueprint("main", __name__, cli_group=None)
 
 
 @bp.route("/ping")
@@ -40,11 +36,11 @@ def counters():
     """The header's live region. A poll whose token holds was answered 204 before reaching here."""
     now = utcnow()
     event_id = latest_event_id()
-    items = header_counters(current_user, now)
+    items = live.header_counters(current_user, now)
     token = live.make_token(event_id, live.earliest(item.changes_at for item in items))
     return render_page(
         "main/_counters.html", "main/_counters.html",
-        counters=items, token=token, poll_seconds=cases.poll_seconds(),
+        counters=items, token=token, poll_seconds=live.poll_seconds(),
     )
 
 
@@ -57,5 +53,29 @@ def language():
     session["locale"] = form.locale.data
     current_user.locale = form.locale.data
     db.session.commit()
-    back = request.form.get("next")
-    return redirect(back if is_safe_next(back) else url_for("main.index"))
+    return redirect(safe_target(request.form.get("next"), url_for("main.index")))
+
+
+# --- command line -------------------------------------------------------------------------
+
+@bp.cli.command("demo-data")
+@click.option("--cases", "case_count", default=200, show_default=True, help="How many after-sales cases to create.")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
+@click.option("--seed", default=7, show_default=True, help="Random seed, for repeatable data.")
+def demo_data(case_count, if_empty, seed):
+    """Fill the database with a believable demo shop."""
+    if if_empty and db.session.scalar(sa.select(sa.func.count()).select_from(User)):
+        click.echo("the database has users already: demo data not loaded")
+        return
+    summary = demo.create(case_count=case_count, seed=seed)
+    click.echo(summary)
+
+
+@bp.cli.command("demo-logins")
+def demo_logins():
+    """Print the demo accounts that exist in this database."""
+    click.echo(f"  Demo logins (password {demo.DEMO_PASSWORD}):")
+    for username, role, name in demo.demo_logins():
+        user = db.session.scalar(User.by_username(username))
+        if user is not None and user.active and user.check_password(demo.DEMO_PASSWORD):
+            click.echo(f"    {username:<10} {role:<9} {name}")

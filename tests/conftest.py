@@ -21,7 +21,9 @@ from flask_migrate import upgrade
 from werkzeug.serving import make_server
 
 from app import create_app
-from models import Shop, Team, User, db, default_compensation_limit
+from cases import flow as caseflow
+from cases import sla
+from models import Shop, Team, User, db, default_compensation_limit, utcnow
 
 TEST_PASSWORD = "test-pass-123"
 MIGRATIONS = str(Path(__file__).resolve().parent.parent / "migrations")
@@ -248,8 +250,6 @@ def make_case(app):
     from datetime import timedelta
     from decimal import Decimal
 
-    import caseflow
-    from models import load_case_rules, utcnow
 
     counter = iter(range(1, 10_000))
 
@@ -265,7 +265,7 @@ def make_case(app):
             data.update(values)
             if assignee:
                 data["assignee"] = user_named(assignee)
-            case = caseflow.create_case(data, user_named(actor), load_case_rules(), now)
+            case = caseflow.create_case(data, user_named(actor), sla.load_rules(), now)
             db.session.commit()
             return case.id
 

@@ -7,9 +7,10 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-import caseflow
-from caseflow import CaseRuleError
-from models import Case, TimelineEvent, db, load_case_rules, utcnow
+from cases import flow as caseflow
+from cases import sla
+from cases.flow import CaseRuleError
+from models import Case, TimelineEvent, db, utcnow
 from tests.conftest import user_named
 
 CLOSURE = {"responsibility": "courier", "person": "中通", "cause": "外箱在运输中压坏", "result": "补偿20元", "buyer_feedback": "满意"}
@@ -27,7 +28,7 @@ def events(case_id):
 
 def test_the_whole_loop_lands_in_the_timeline(ctx, make_case):
     case = db.session.get(Case, make_case())
-    agent, rules = user_named("agent"), load_case_rules()
+    agent, rules = user_named("agent"), sla.load_rules()
     caseflow.assign(case, agent, agent, rules, utcnow())
     assert case.state == "in_progress"  # taking a new case starts it
     caseflow.mark_milestone(case, "replied", agent, rules, utcnow())
@@ -50,13 +51,13 @@ def test_moves_outside_the_loop_are_refused(ctx, make_case, start, target):
     case = db.session.get(Case, make_case())
     case.state = start
     with pytest.raises(CaseRuleError):
-        caseflow.change_state(case, target, user_named("agent"), load_case_rules(), utcnow(), closure=CLOSURE, note="x")
+        caseflow.change_state(case, target, user_named("agent"), sla.load_rules(), utcnow(), closure=CLOSURE, note="x")
 
 
 def test_closing_needs_cause_and_responsibility(ctx, make_case):
     case = db.session.get(Case, make_case())
     case.state = "resolved"
-    rules, agent = load_case_rules(), user_named("agent")
+    rules, agent = sla.load_rules(), user_named("agent")
     with pytest.raises(CaseRuleError, match="责任方"):
         caseflow.change_state(case, "closed", agent, rules, utcnow(), closure={"cause": "x"})
     with pytest.raises(CaseRuleError, match="原因"):
@@ -66,7 +67,7 @@ def test_closing_needs_cause_and_responsibility(ctx, make_case):
 
 def test_waiting_needs_a_reason_and_the_buyer_pauses_the_clocks(ctx, make_case):
     case = db.session.get(Case, make_case(minutes_ago=60))
-    agent, rules = user_named("agent"), load_case_rules()
+    agent, rules = user_named("agent"), sla.load_rules()
     with pytest.raises(CaseRuleError):
         caseflow.change_state(case, "waiting", agent, rules, utcnow())
     caseflow.change_state(case, "waiting", agent, rules, utcnow(), waiting_for="buyer")
@@ -77,7 +78,7 @@ def test_waiting_needs_a_reason_and_the_buyer_pauses_the_clocks(ctx, make_case):
 
 def test_a_dissatisfied_buyer_reopens_the_loop_with_a_reason(ctx, make_case):
     case = db.session.get(Case, make_case())
-    agent, rules = user_named("agent"), load_case_rules()
+    agent, rules = user_named("agent"), sla.load_rules()
     case.state = "resolved"
     caseflow.change_state(case, "closed", agent, rules, utcnow(), closure=CLOSURE)
     with pytest.raises(CaseRuleError):
@@ -90,7 +91,7 @@ def test_a_dissatisfied_buyer_reopens_the_loop_with_a_reason(ctx, make_case):
 
 def test_routing_and_department_response(ctx, make_case):
     case = db.session.get(Case, make_case())
-    agent, rules = user_named("agent"), load_case_rules()
+    agent, rules = user_named("agent"), sla.load_rules()
     with pytest.raises(CaseRuleError):
         caseflow.mark_milestone(case, "department_responded", agent, rules, utcnow())
     with pytest.raises(CaseRuleError):
@@ -104,7 +105,7 @@ def test_routing_and_department_response(ctx, make_case):
 
 def test_assignment_only_to_active_case_workers(ctx, make_case):
     case = db.session.get(Case, make_case())
-    rules, lead = load_case_rules(), user_named("lead")
+    rules, lead = sla.load_rules(), user_named("lead")
     with pytest.raises(CaseRuleError):
         caseflow.assign(case, user_named("admin"), lead, rules, utcnow())
     inactive = user_named("agent2")
@@ -137,7 +138,7 @@ def test_flag_note_and_ticks(ctx, make_case):
 def test_edits_record_what_changed_and_never_the_phone_number(ctx, make_case):
     case = db.session.get(Case, make_case())
     changes = caseflow.update_fields(case, {"buyer_phone": "13900001111", "priority": 0, "order_no": case.order_no},
-                                     user_named("agent"), load_case_rules(), utcnow())
+                                     user_named("agent"), sla.load_rules(), utcnow())
     db.session.commit()
     assert set(changes) == {"buyer_phone", "priority"}
     event = db.session.scalar(TimelineEvent.for_subject("case", case.id))

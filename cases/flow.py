@@ -11,19 +11,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-import sla
-from models import (
-    CASE_STATES,
-    FLAGS,
-    RESPONSIBILITIES,
-    WAITING_FOR,
-    Case,
-    CaseCheck,
-    Shop,
-    User,
-    db,
-    record,
-)
+from cases import sla
+from cases.labels import CASE_STATES, FLAGS, MILESTONES, RESPONSIBILITIES, WAITING_FOR, state_label
+from models import Case, CaseCheck, Shop, User, UserError, apply_changes, db, record
 
 TRANSITIONS = {
     "new": ("in_progress", "waiting", "resolved"),
@@ -33,41 +23,9 @@ TRANSITIONS = {
     "closed": ("in_progress",),  # reopened
 }
 
-CLOCK_LABELS = {
-    "reply": _l("Reply"), "no_response": _l("Department response"), "progress": _l("Progress update"),
-    "refund": _l("Refund after return"), "abnormal": _l("Abnormal order"), "courier": _l("Courier answer"),
-    "dispute": _l("Dispute answer"), "satisfaction": _l("Satisfaction follow-up"),
-}
 
-# What the button says for a move, where the target state's name alone would not.
-STATE_ACTION_LABELS = {
-    "new>in_progress": _l("Start"),
-    "new>resolved": _l("Resolved at once"),
-    "in_progress>resolved": _l("Resolved: tell the buyer"),
-    "waiting>in_progress": _l("Resume"),
-    "waiting>resolved": _l("Resolved: tell the buyer"),
-    "resolved>closed": _l("Buyer confirmed: close"),
-    "resolved>in_progress": _l("Buyer not satisfied: reopen"),
-    "closed>in_progress": _l("Reopen"),
-}
-
-MILESTONES = {
-    "replied": _l("First reply sent to the buyer"),
-    "buyer_updated": _l("Progress update sent to the buyer"),
-    "routed": _l("Routed to a department"),
-    "department_responded": _l("Department responded"),
-    "return_received": _l("Return received by the warehouse"),
-    "refunded": _l("Refund done"),
-    "followed_up": _l("Satisfaction follow-up done"),
-}
-
-
-class CaseRuleError(Exception):
+class CaseRuleError(UserError):
     """A change the rules do not allow; the message is for the person who tried."""
-
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
 
 
 def mask_phone(phone: str | None) -> str:
@@ -110,7 +68,7 @@ def change_state(case: Case, target: str, actor: User, rules: sla.Rules, now: da
         raise CaseRuleError(_l("Unknown state."))
     if target not in allowed_targets(case):
         raise CaseRuleError(_l("A case that is %(state)s cannot go to %(target)s.",
-                               state=case.state_label, target=CASE_STATES[target]))
+                               state=state_label(case), target=CASE_STATES[target]))
     if target == "waiting" and waiting_for not in WAITING_FOR:
         raise CaseRuleError(_l("Say what the case is waiting for."))
     if target == "waiting" and case.state == "waiting" and waiting_for == case.waiting_for:
@@ -217,12 +175,7 @@ def add_note(case: Case, text: str, actor: User) -> None:
 
 def update_fields(case: Case, values: dict, actor: User, rules: sla.Rules, now: datetime) -> dict:
     """Apply an edit form; returns {field: [old, new]} of what really changed."""
-    changes = {}
-    for name, new in values.items():
-        old = getattr(case, name)
-        if old != new:
-            changes[name] = [old, new]
-            setattr(case, name, new)
+    changes = apply_changes(case, values)
     if "shop_id" in changes:
         case.platform = db.session.get(Shop, case.shop_id).platform
     if "buyer_phone" in changes:  # the timeline must not leak the number either

@@ -13,17 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 import demo
-import sla
+from cases import sla
+from cases.labels import CASE_CATEGORIES, CASE_KINDS, FLAGS, RESPONSIBILITIES, WAITING_FOR
+from demo import cases as demo_cases
 from models import (
-    CASE_CATEGORIES,
-    CASE_KINDS,
-    FLAGS,
-    RESPONSIBILITIES,
-    WAITING_FOR,
     Case,
     TimelineEvent,
     db,
-    load_case_rules,
     utcnow,
 )
 
@@ -42,13 +38,13 @@ def close_enough(stored: datetime | None, fresh: datetime | None) -> bool:
 # --- the demo cases -------------------------------------------------------------------
 
 def test_demo_texts_fit_every_category_kind_and_product():
-    assert set(demo.CATEGORY_KINDS) == set(CASE_CATEGORIES) == set(demo.SUMMARIES) == set(demo.CAUSES)
-    assert {kind for _, kind, _ in demo.COVERAGE} == set(CASE_KINDS) == set(demo.RESULTS)
+    assert set(demo_cases.CATEGORY_KINDS) == set(CASE_CATEGORIES) == set(demo_cases.SUMMARIES) == set(demo_cases.CAUSES)
+    assert {kind for _, kind, _ in demo_cases.COVERAGE} == set(CASE_KINDS) == set(demo_cases.RESULTS)
     for category in CASE_CATEGORIES:
-        assert demo.products_for(category)
-        for _name, line, _prices, _installable in demo.products_for(category):
-            assert demo.summaries_for(category, line), (category, line)
-    assert all(responsibility in RESPONSIBILITIES for causes in demo.CAUSES.values() for _, responsibility, _ in causes)
+        assert demo_cases.products_for(category)
+        for _name, line, _prices, _installable in demo_cases.products_for(category):
+            assert demo_cases.summaries_for(category, line), (category, line)
+    assert all(responsibility in RESPONSIBILITIES for causes in demo_cases.CAUSES.values() for _, responsibility, _ in causes)
 
 
 def test_demo_data_covers_the_whole_loop(app):
@@ -109,7 +105,7 @@ def test_demo_data_covers_the_whole_loop(app):
 def test_demo_deadlines_are_the_rules_deadlines_with_overdue_and_at_risk_cases(app):
     with app.app_context():
         demo.create(300, seed=5)
-        rules, now = load_case_rules(), utcnow()
+        rules, now = sla.load_rules(), utcnow()
         statuses = Counter()
         for case in db.session.scalars(sa.select(Case)):
             due, risk = sla.summary(rules.clocks(case, now))
@@ -129,7 +125,7 @@ def test_bulk_loading_writes_the_same_cases_as_replaying_them(make_app):
         with app.app_context():
             demo.create(80, seed=3, now=now, bulk=bulk)
             cases = db.session.scalars(sa.select(Case).order_by(Case.id)).all()
-            rows[bulk] = [{column: getattr(case, column) for column in demo._CASE_COLUMNS if column != "version"}
+            rows[bulk] = [{column: getattr(case, column) for column in demo_cases._CASE_COLUMNS if column != "version"}
                           for case in cases]
             created = db.session.scalar(sa.select(sa.func.count()).where(
                 TimelineEvent.subject_type == "case", TimelineEvent.action == "created"))

@@ -1,5 +1,6 @@
 """Service-level clocks of an after-sales case: pure functions of the case's facts,
-the policy and a ``now`` given to them. No request, no database.
+the policy and a ``now`` given to them. No request; only ``load_rules`` reads the
+database (the lead's overrides and settings).
 
 A clock starts at a moment (the buyer's request, the return reaching the
 warehouse …), has a duration from the policy, is stopped by a milestone (first
@@ -12,6 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from flask import current_app
+
+from models import SlaPolicy, db, get_setting
 
 ON_TIME, AT_RISK, OVERDUE, PAUSED, MET, MISSED = "on_time", "at_risk", "overdue", "paused", "met", "missed"
 RUNNING_STATUSES = (ON_TIME, AT_RISK, OVERDUE, PAUSED)
@@ -320,3 +326,18 @@ def parse_business_hours(value: dict | None, zone: ZoneInfo):
         return None
     return BusinessHours(time.fromisoformat(value["opens"]), time.fromisoformat(value["closes"]),
                          frozenset(value["weekdays"]), zone)
+
+
+def load_rules() -> Rules:
+    """The SLA rules in force: lead overrides, promotion mode, pausing waits, calendar."""
+    overrides = [
+        Override(row.clock, row.kind, row.priority, row.minutes, row.promo_minutes)
+        for row in db.session.scalars(sa.select(SlaPolicy))
+    ]
+    return Rules(
+        overrides,
+        promo=bool(get_setting("promo_mode")),
+        pausing_waits=get_setting("pausing_waits"),
+        at_risk_percent=int(get_setting("at_risk_percent")),
+        calendar=parse_business_hours(get_setting("business_hours"), current_app.config["SHOP_TZ"]),
+    )

@@ -11,8 +11,8 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-import case_export
-import case_import
+import spreadsheets
+from cases import importing as case_import
 from models import PERMISSIONS, Shop, TimelineEvent, db
 from tests.conftest import in_english
 
@@ -105,15 +105,15 @@ def test_csv_neutralises_formulas(login_as, make_case):
 
 @pytest.mark.parametrize("text", FORMULAS)
 def test_neutralise(text):
-    assert case_export.neutralise(text) == "'" + text
-    assert case_export.csv_cell(text) == "'" + text
+    assert spreadsheets.neutralise(text) == "'" + text
+    assert spreadsheets.csv_cell(text) == "'" + text
 
 
 def test_neutralise_leaves_ordinary_text_and_numbers():
-    assert case_export.neutralise("正常的说明 = 没问题") == "正常的说明 = 没问题"
-    assert case_export.csv_cell(Decimal("0")) == "0.00"
-    assert case_export.csv_cell(datetime(2026, 11, 20, 14, 3)) == "2026-11-20 14:03"
-    assert case_export.csv_cell(12) == "12" and case_export.csv_cell(None) == ""
+    assert spreadsheets.neutralise("正常的说明 = 没问题") == "正常的说明 = 没问题"
+    assert spreadsheets.csv_cell(Decimal("0")) == "0.00"
+    assert spreadsheets.csv_cell(datetime(2026, 11, 20, 14, 3)) == "2026-11-20 14:03"
+    assert spreadsheets.csv_cell(12) == "12" and spreadsheets.csv_cell(None) == ""
 
 
 def test_xlsx_opens_with_typed_cells_and_plain_strings(login_as, make_case):
@@ -121,22 +121,23 @@ def test_xlsx_opens_with_typed_cells_and_plain_strings(login_as, make_case):
               buyer_phone="13812345678")
     response = login_as("agent").get("/cases/export.xlsx")
     assert response.status_code == 200
-    assert response.mimetype == case_export.MIME_XLSX
+    assert response.mimetype == spreadsheets.MIME_XLSX
     assert 'filename=cases-' in response.headers["Content-Disposition"]
     workbook = openpyxl.load_workbook(io.BytesIO(response.data))
     sheet = workbook.active
     header = [cell.value for cell in sheet[1]]
     assert header[:5] == ["工单号", "平台", "店铺", "售后单号", "订单号"]
     cells = {title: cell for title, cell in zip(header, sheet[2], strict=True)}
-    assert cells["买家昵称"].value == FORMULAS[0] and cells["买家昵称"].data_type == "s"
-    assert cells["问题描述"].value == "=1+1" and cells["问题描述"].data_type == "s"
+    # Strings, and neutralised as in the CSV: re-saved as CSV they stay inert too.
+    assert cells["买家昵称"].value == "'" + FORMULAS[0] and cells["买家昵称"].data_type == "s"
+    assert cells["问题描述"].value == "'=1+1" and cells["问题描述"].data_type == "s"
     assert cells["申请时间"].value == datetime(2026, 11, 20, 14, 3)
     assert cells["退款金额"].value == 12.5 and cells["退款金额"].number_format == "0.00"
     assert cells["手机号"].value == "138****5678"
     assert sheet.max_row == 2
     # data_only reading, as a spreadsheet would show it, finds no formula either
     values = openpyxl.load_workbook(io.BytesIO(response.data), data_only=True).active
-    assert values.cell(2, header.index("问题描述") + 1).value == "=1+1"
+    assert values.cell(2, header.index("问题描述") + 1).value == "'=1+1"
 
 
 def test_the_board_filter_is_honoured(login_as, make_case):
@@ -174,7 +175,7 @@ def test_an_export_imports_again_unchanged(app, login_as, make_case):
     client = login_as("agent")
     for fmt in ("csv", "xlsx"):
         data = client.get(f"/cases/export.{fmt}").data
-        table = case_import.read_table(data, f"export.{fmt}")
+        table = spreadsheets.read_table(data, f"export.{fmt}")
         with app.test_request_context():
             shops = db.session.scalars(sa.select(Shop)).all()
             plan = case_import.plan_import(table, platform="tmall", shops=shops, now=RECEIVED.replace(day=22),
@@ -189,7 +190,7 @@ def test_export_of_many_cases_streams_in_chunks(login_as, make_case):
         make_case(order_no=f"N-{number}")
     response = login_as("agent").get("/cases/export.csv")
     assert len(read_csv(response)) == 6
-    chunks = list(case_export.csv_chunks([["a"]] * 450, chunk_rows=200))
+    chunks = list(spreadsheets.csv_chunks([["a"]] * 450, chunk_rows=200))
     assert len(chunks) == 3 and chunks[0].startswith("\ufeff") and "".join(chunks).count("\r\n") == 450
 
 

@@ -1,16 +1,12 @@
-"""A believable demo shop: platforms, staff across roles and teams, and their work.
-
-Every later capability extends ``create``. Texts here are the project's own.
-
-After-sales cases: each case gets a *plan*, the steps people took on it and when
+"""Demo after-sales cases: each case gets a *plan*, the steps people took on it and when
 (start, first reply, routed to the warehouse, return received, refund, resolved,
 closed with cause and responsibility, followed up …), cut short for the cases that
-are still open. A small demo replays every plan through ``caseflow``, so its
+are still open. A small demo replays every plan through ``cases.flow``, so its
 timeline reads as if the team had worked the cases; a large one (more than
 ``BULK_ABOVE`` cases) folds each plan into the row and inserts in batches with only
 the "created" event, so 100,000 cases load in minutes on SQLite. Both ways store the
 nearest deadline computed by the real SLA rules at the moment of loading, and
-tests/test_demo_and_queries.py checks that the two ways produce the same cases.
+tests/cases/test_demo_and_queries.py checks that the two ways produce the same cases.
 """
 
 from __future__ import annotations
@@ -26,43 +22,9 @@ from types import SimpleNamespace
 import sqlalchemy as sa
 from flask import current_app
 
-import caseflow
-import sla
-from models import (
-    Case,
-    Shop,
-    Team,
-    TimelineEvent,
-    User,
-    db,
-    default_compensation_limit,
-    load_case_rules,
-    record,
-    utcnow,
-)
-
-DEMO_PASSWORD = "demo1234"
-
-SHOPS = [
-    ("tmall", "天猫旗舰店"),
-    ("jd_pop", "京东POP店"),
-    ("douyin", "抖音小店"),
-    ("pdd", "拼多多店"),
-    ("taobao", "淘宝企业店"),
-]
-
-# username, name, role, team function
-STAFF = [
-    ("admin", "系统管理员", "admin", None),
-    ("manager", "王芳（店长）", "manager", "aftersales"),
-    ("lead", "李娜（组长）", "lead", "aftersales"),
-    ("agent1", "张伟", "agent", "aftersales"),
-    ("agent2", "刘洋", "agent", "aftersales"),
-    ("presales", "陈静", "agent", "presales"),
-    ("reviewer", "赵敏", "reviewer", "aftersales"),
-    ("warehouse", "孙强", "agent", "warehouse"),
-    ("installer", "周师傅", "agent", "installer"),
-]
+from cases import flow, sla
+from demo.accounts import SHOPS
+from models import CENT, Case, Shop, Team, TimelineEvent, User, db
 
 BULK_ABOVE = 2000   # more cases than this: bulk insert, only the "created" event
 BATCH_SIZE = 2000   # rows per insert and commit in bulk mode
@@ -266,95 +228,12 @@ PROMO_DAYS = {(11, 10), (11, 11), (11, 12), (11, 13), (6, 17), (6, 18), (6, 19),
 MIN, DAY = timedelta(minutes=1), timedelta(days=1)
 
 
-def demo_logins() -> list[tuple[str, str, str]]:
-    return [(username, role, name) for username, name, role, _ in STAFF]
-
-
-def create(case_count: int = 200, seed: int = 7, *, now: datetime | None = None, bulk: bool | None = None) -> str:
-    """Shops, staff and ``case_count`` cases; the same seed (and database) gives the same data.
-
-    ``now`` (default: the clock) is when the data is loaded; ``bulk`` forces or forbids the
-    fast path, which is otherwise taken above BULK_ABOVE cases.
-    """
-    rng = random.Random(seed)
-    teams = {team.function: team for team in db.session.scalars(sa.select(Team)).all()}
-    for platform, name in SHOPS:
-        if db.session.scalar(sa.select(Shop).where(Shop.name == name)) is None:
-            db.session.add(Shop(platform=platform, name=name))
-    created = 0
-    for username, name, role, function in STAFF:
-        if db.session.scalar(User.by_username(username)) is not None:
-            continue
-        user = User(username=username, display_name=name, role=role, team=teams.get(function),
-                    compensation_limit=default_compensation_limit(role), password_hash="")
-        user.set_password(DEMO_PASSWORD)
-        db.session.add(user)
-        db.session.flush()
-        record(None, "user", user.id, "created", username=username, role=role, via="demo data")
-        created += 1
-    db.session.commit()
-    message = f"demo data: {len(SHOPS)} shops, {created} new accounts (password {DEMO_PASSWORD})"
-    if case_count <= 0:
-        return message
-    now = now or utcnow()
+def create_cases(rng: random.Random, case_count: int, now: datetime, bulk: bool | None = None) -> int:
+    """``case_count`` cases; returns how many are still open. ``bulk`` forces or forbids the fast path."""
     planner = Planner(rng, now)
     use_bulk = case_count > BULK_ABOVE if bulk is None else bulk
     load = _insert_in_bulk if use_bulk else _replay_through_caseflow
-    open_cases = load(planner.plans(case_count), planner, load_case_rules(), now)
-    requests = _add_compensations(rng, now)
-    return f"{message}, {case_count} cases ({open_cases} open), {requests} compensation requests"
-
-
-# Amount, reason, payout, note, and what happens next: within the agent's limit, waiting,
-# forwarded by the lead, approved, rejected, paid.
-COMPENSATION_STORIES = [
-    ("10.00", "goodwill", "alipay", "外箱有压痕，买家不退货，小额安抚", "within"),
-    ("15.00", "defect", "alipay", "配件有划痕，买家同意补偿不退换", "paid"),
-    ("18.00", "freight", "wechat", "买家自付了退货运费，应由店铺承担", "within"),
-    ("35.00", "price_difference", "platform_partial_refund", "下单第二天降价，补差价", "waiting"),
-    ("50.00", "bad_review_threat", "alipay", "买家说不解决就给差评，先安抚再解决问题", "approved"),
-    ("80.00", "defect", "alipay", "柜门开裂，买家接受补偿不换货", "waiting"),
-    ("120.00", "size_description", "coupon", "页面尺寸写错，买家勉强接受", "rejected"),
-    ("260.00", "defect", "alipay", "桌面大面积划伤，买家要求高额补偿", "forwarded"),
-    ("20.00", "goodwill", "coupon", "物流慢了三天，送一张优惠券", "paid"),
-    ("45.00", "defect", "alipay", "电机异响，补偿后买家继续使用", "approved"),
-]
-
-
-def _add_compensations(rng: random.Random, now: datetime) -> int:
-    """Requests in every state, through the real rules, on some open and some closed cases."""
-    import compensation as rules
-    from models import Case, Compensation, CompensationBudget
-
-    if db.session.scalar(sa.select(sa.func.count()).select_from(Compensation)):
-        return 0
-    people = {user.username: user for user in db.session.scalars(sa.select(User))}
-    cases = db.session.scalars(sa.select(Case).order_by(Case.received_at.desc()).limit(60)).all()
-    if not cases or "agent1" not in people:
-        return 0
-    made = 0
-    for story, case in zip(COMPENSATION_STORIES * 2, rng.sample(cases, min(len(cases), 2 * len(COMPENSATION_STORIES))), strict=False):
-        amount, reason, payout, note, fate = story
-        asker = people[rng.choice(["agent1", "agent2"])]
-        item = rules.request(case, asker, Decimal(amount), reason, payout, note, now)
-        if fate == "forwarded":
-            rules.forward(item, people["lead"], "超出组长权限", now)
-        elif fate in ("approved", "paid"):
-            approver = people["lead"] if item.amount <= (people["lead"].compensation_limit or item.amount) else people["manager"]
-            if item.status == "pending":
-                rules.decide(item, approver, True, "同意", now)
-            if fate == "paid":
-                db.session.flush()
-                db.session.refresh(item)
-                rules.mark_paid(item, asker, payout, f"DEMO{item.id:06d}", now)
-        elif fate == "rejected":
-            rules.decide(item, people["lead"], False, "证据不足，先让买家补充照片", now)
-        made += 1
-    month = now.astimezone(current_app.config["SHOP_TZ"]).strftime("%Y-%m")
-    for shop in db.session.scalars(sa.select(Shop)):
-        db.session.add(CompensationBudget(shop_id=shop.id, month=month, amount=Decimal("500.00")))
-    db.session.commit()
-    return made
+    return load(planner.plans(case_count), planner, sla.load_rules(), now)
 
 
 # --- plans ---------------------------------------------------------------------------
@@ -587,7 +466,7 @@ class Planner:
         shop = rng.choices(self.shops, self.shop_weights)[0]
         ordered = received - timedelta(days=rng.uniform(1, 15))
         order = {"shop": shop, "product": name, "line": line, "price": price, "quantity": quantity,
-                 "amount": amount.quantize(Decimal("0.01")), "order_no": self.order_no(shop.platform, ordered),
+                 "amount": amount.quantize(CENT), "order_no": self.order_no(shop.platform, ordered),
                  "nick": self.nickname(shop.platform), "phone": self.phone()}
         self.recent_orders = [*self.recent_orders[-49:], order]
         return order
@@ -774,22 +653,22 @@ def _replay_through_caseflow(plans, planner: Planner, rules: sla.Rules, now: dat
     users, open_cases = planner.users, 0
     for count, plan in enumerate(plans, 1):
         received = plan.values["received_at"]
-        case = caseflow.create_case(dict(plan.values), users.get(plan.creator), rules, received, via="demo data")
+        case = flow.create_case(dict(plan.values), users.get(plan.creator), rules, received, via="demo data")
         _stamp_new_events(received)
         actor = users.get(plan.actor)
         for at, op, arg in plan.steps:
             if op == "milestone":
-                caseflow.mark_milestone(case, arg[0], actor, rules, at, detail=arg[1])
+                flow.mark_milestone(case, arg[0], actor, rules, at, detail=arg[1])
             elif op == "state":
                 target, waiting_for, closure, note = arg
-                caseflow.change_state(case, target, actor, rules, at, waiting_for=waiting_for, closure=closure, note=note)
+                flow.change_state(case, target, actor, rules, at, waiting_for=waiting_for, closure=closure, note=note)
             elif op == "flag":
-                caseflow.set_flag(case, arg[0], arg[1], actor)
+                flow.set_flag(case, arg[0], arg[1], actor)
             else:
-                caseflow.add_note(case, arg, actor)
+                flow.add_note(case, arg, actor)
             _stamp_new_events(at)
         case.updated_at = plan.steps[-1][0] if plan.steps else received
-        caseflow.refresh_deadlines(case, rules, now)  # the clocks as they stand now, not at the last step
+        flow.refresh_deadlines(case, rules, now)  # the clocks as they stand now, not at the last step
         open_cases += plan.is_open
         if count % 200 == 0:
             db.session.commit()

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import sla
-from sla import AT_RISK, MET, MISSED, ON_TIME, OVERDUE, PAUSED, CaseFacts, Override, Rules
+from cases import sla
+from cases.sla import AT_RISK, MET, MISSED, ON_TIME, OVERDUE, PAUSED, CaseFacts, Override, Rules
 
 T0 = datetime(2026, 11, 20, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai, a Friday
 H = timedelta(hours=1)

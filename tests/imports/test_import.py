@@ -20,9 +20,12 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-import case_import
-from case_import import ImportFileError, plan_import, read_table
-from models import Case, ImportMapping, Shop, TimelineEvent, db, load_case_rules, utcnow
+import spreadsheets
+from cases import importing as case_import
+from cases import sla
+from cases.importing import plan_import
+from models import Case, ImportMapping, Shop, TimelineEvent, db, utcnow
+from spreadsheets import ImportFileError, read_table
 from tests.conftest import in_english, user_named
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)  # 16:00 in Shanghai
@@ -34,7 +37,7 @@ SHOPS = [
     SimpleNamespace(id=4, name="关掉的天猫店", platform="tmall", active=False),
 ]
 HEADER = ["订单号", "买家昵称", "售后类型", "店铺"]
-SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR") or Path(__file__).resolve().parents[3] / "shared" / "data")
 
 
 # --- building files --------------------------------------------------------------------------
@@ -287,7 +290,7 @@ def test_known_column_names_belong_to_one_field_each():
     seen = {}
     for name, names in case_import.header_aliases().items():
         for alias in names:
-            assert seen.setdefault(case_import.normalise(alias), name) == name, alias
+            assert seen.setdefault(spreadsheets.normalise(alias), name) == name, alias
 
 
 def test_a_user_mapping_overrides_the_known_names():
@@ -368,7 +371,7 @@ def test_unknown_flag_is_refused():
     ("1000000", "1000000.00"), (".5", "0.50"), ("12.500", "12.50"), (12.5, "12.50"), (3, "3.00"), (0.1 + 0.2, "0.30"),
 ])
 def test_amounts(value, amount):
-    assert case_import.parse_amount(value) == Decimal(amount)
+    assert spreadsheets.parse_amount(value) == Decimal(amount)
 
 
 @pytest.mark.parametrize("value,message", [
@@ -377,8 +380,8 @@ def test_amounts(value, amount):
     ("1000000.01", "over 1,000,000"), ("1,29.00", "not an amount"), ("12,5", "not an amount"), (True, "not an amount"),
 ])
 def test_bad_amounts_are_refused(value, message):
-    with pytest.raises(case_import.CellError, match=message):
-        case_import.parse_amount(value)
+    with pytest.raises(spreadsheets.CellError, match=message):
+        spreadsheets.parse_amount(value)
 
 
 def test_bad_amount_refuses_the_row_naming_the_column():
@@ -399,11 +402,11 @@ def test_bad_amount_refuses_the_row_naming_the_column():
     (46346.5, datetime(2026, 11, 20, 4, 0)),  # an Excel day number without a date format
 ])
 def test_dates_are_shop_time_converted_to_utc(value, utc):
-    assert case_import.parse_datetime(value, SHANGHAI) == utc.replace(tzinfo=UTC)
+    assert spreadsheets.parse_datetime(value, SHANGHAI) == utc.replace(tzinfo=UTC)
 
 
 def test_the_shop_zone_is_a_parameter():
-    assert case_import.parse_datetime("2026-11-20 14:03", ZoneInfo("UTC")) == datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
+    assert spreadsheets.parse_datetime("2026-11-20 14:03", ZoneInfo("UTC")) == datetime(2026, 11, 20, 14, 3, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("value,message", [
@@ -411,8 +414,8 @@ def test_the_shop_zone_is_a_parameter():
     ("yesterday", "not a date"), ("20/11/2026", "not a date"), ("1999-12-31 10:00", "before the year 2000"),
 ])
 def test_bad_dates_are_refused(value, message):
-    with pytest.raises(case_import.CellError, match=message):
-        case_import.parse_datetime(value, SHANGHAI)
+    with pytest.raises(spreadsheets.CellError, match=message):
+        spreadsheets.parse_datetime(value, SHANGHAI)
 
 
 def test_a_request_from_the_future_is_refused():
@@ -532,7 +535,7 @@ def test_two_refunds_of_one_order_are_told_apart_by_their_case_ids():
 def test_a_row_matching_an_existing_case_unchanged():
     case = fake_case(platform_case_id="R1")
     plan = make_plan([["1001", "小林", "仅退款", "测试天猫店", "R1"]], [*HEADER, "退款编号"], existing=[case])
-    assert plan.rows[0].action == "unchanged" and plan.rows[0].case is case
+    assert plan.rows[0].action == "unchanged" and plan.rows[0].existing is case
     assert not plan.ready  # nothing to do
 
 
@@ -582,7 +585,7 @@ def plan_in_app(rows, header=HEADER, **options):
 
 
 def apply_in_app(plan, username="agent"):
-    result = case_import.apply_import(plan, user_named(username), load_case_rules(), utcnow(), source={"sha256": "x"})
+    result = case_import.apply_import(plan, user_named(username), sla.load_rules(), utcnow(), source={"sha256": "x"})
     db.session.commit()
     return result
 
@@ -623,7 +626,7 @@ def test_the_same_file_twice_creates_and_changes_nothing(app):
         assert again.counts == {"create": 0, "update": 0, "unchanged": 2, "refused": 0}
         assert not again.ready
         with pytest.raises(case_import.PlanNotReady):
-            case_import.apply_import(again, user_named("agent"), load_case_rules(), utcnow())
+            case_import.apply_import(again, user_named("agent"), sla.load_rules(), utcnow())
         assert case_count() == 2
         assert db.session.scalar(sa.select(sa.func.count()).select_from(TimelineEvent)) == events
 
@@ -651,7 +654,7 @@ def test_one_bad_row_means_no_case_at_all(app):
         assert plan.counts == {"create": 2, "update": 0, "unchanged": 0, "refused": 1}
         assert not plan.ready
         with pytest.raises(case_import.PlanNotReady):
-            case_import.apply_import(plan, user_named("agent"), load_case_rules(), utcnow())
+            case_import.apply_import(plan, user_named("agent"), sla.load_rules(), utcnow())
         db.session.rollback()
         assert case_count() == 0
 
@@ -669,7 +672,7 @@ def test_chinese_labels_from_the_catalogue_are_accepted(app):
     with app.test_request_context():
         from flask_babel import force_locale
 
-        from models import CASE_CATEGORIES, PRIORITIES
+        from cases.labels import CASE_CATEGORIES, PRIORITIES
 
         with force_locale("zh"):
             category, priority = str(CASE_CATEGORIES["size_differs"]), str(PRIORITIES[3])
@@ -694,7 +697,7 @@ def test_real_jd_reviews_import(app):
         assert len(result.created) == 200 and case_count() == 200
         for case_id, review in zip(result.created, reviews, strict=True):
             case = db.session.get(Case, case_id)
-            assert case.summary == case_import.clean_text(review["text"], 500, single_line=False)[0]
+            assert case.summary == spreadsheets.clean_text(review["text"], 500, single_line=False)[0]
             assert case.received_at.astimezone(SHANGHAI).strftime("%Y/%-m/%-d %-H:%M") == review["purchase_time"]
 
 
@@ -903,14 +906,14 @@ def test_stored_uploads_are_private_files(app, login_as):
     folder = Path(app.config["IMPORT_DIR"])
     assert oct((folder / token).stat().st_mode)[-3:] == "600"
     with app.app_context():
-        meta = case_import.UploadStore(folder).meta(token, user_named("agent").id, utcnow())
+        meta = spreadsheets.UploadStore(folder).meta(token, user_named("agent").id, utcnow())
     assert meta["filename"] == "tmall-refunds.csv" and meta["platform"] == "tmall" and len(meta["sha256"]) == 64
 
 
 def test_tokens_cannot_name_other_files(tmp_path):
-    store = case_import.UploadStore(tmp_path)
+    store = spreadsheets.UploadStore(tmp_path)
     for token in ("../../etc/passwd", "a" * 31, "", None):
-        with pytest.raises(case_import.UploadNotFound):
+        with pytest.raises(spreadsheets.UploadNotFound):
             store.load(token, 1, NOW)
 
 

@@ -2,15 +2,12 @@
 
 Both formats carry the same columns: our Chinese column names (the import template's, so an
 export can be edited and imported again) or, for English users, the translated labels;
-labels instead of keys; times in the shop's zone. A cell that Excel would read as a formula
-(= + - @, tab, carriage return first) is neutralised: a leading apostrophe in CSV, a plain
-string cell in XLSX.
+labels instead of keys; times in the shop's zone. The writers (and their formula
+neutralising) are the shared ones of ``spreadsheets``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,20 +17,14 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
-import case_import
-from caseflow import mask_phone
-from models import CASE_CATEGORIES, CASE_KINDS, FLAGS, PLATFORMS, PRIORITIES, Case
-
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-TIME_FORMAT = "%Y-%m-%d %H:%M"
-XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm"
-MIME_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+from cases import importing as case_import
+from cases.flow import mask_phone
+from cases.labels import CASE_CATEGORIES, CASE_KINDS, FLAGS, PRIORITIES, RESPONSIBILITIES, state_label
+from models import PLATFORMS, Case
 
 
 @dataclass(frozen=True)
@@ -68,10 +59,10 @@ EXPORT_COLUMNS: tuple[ExportColumn, ...] = (
     _imported("order_no", lambda c, o: c.order_no, 22),
     _imported("buyer_nick", lambda c, o: c.buyer_nick, 16),
     _imported("buyer_phone", lambda c, o: (c.buyer_phone or "") if o.full_phones else mask_phone(c.buyer_phone)),
-    _imported("kind", lambda c, o: c.kind_label, 12),
-    _imported("category", lambda c, o: c.category_label, 18),
-    _imported("priority", lambda c, o: c.priority_label, 10),
-    ExportColumn("state", "状态", _l("State"), lambda c, o: c.state_label, 12),
+    _imported("kind", lambda c, o: CASE_KINDS.get(c.kind, c.kind), 12),
+    _imported("category", lambda c, o: CASE_CATEGORIES.get(c.category, c.category), 18),
+    _imported("priority", lambda c, o: PRIORITIES.get(c.priority, c.priority), 10),
+    ExportColumn("state", "状态", _l("State"), lambda c, o: state_label(c), 12),
     ExportColumn("assignee", "处理人", _l("Assignee"), lambda c, o: c.assignee.display_name if c.assignee else "", 12),
     _imported("order_amount", lambda c, o: c.order_amount, 11),
     _imported("refund_amount", lambda c, o: c.refund_amount, 11),
@@ -83,7 +74,7 @@ EXPORT_COLUMNS: tuple[ExportColumn, ...] = (
     ExportColumn("next_due_at", "下一截止时间", _l("Next deadline"), lambda c, o: _local(c.next_due_at, o), 17),
     ExportColumn("created_at", "录入时间", _l("Entered at"), lambda c, o: _local(c.created_at, o), 17),
     ExportColumn("closed_at", "关闭时间", _l("Closed at"), lambda c, o: _local(c.closed_at, o), 17),
-    ExportColumn("responsibility", "责任方", _l("Responsible party"), lambda c, o: c.responsibility_label, 12),
+    ExportColumn("responsibility", "责任方", _l("Responsible party"), lambda c, o: RESPONSIBILITIES.get(c.responsibility, c.responsibility or ""), 12),
     ExportColumn("responsible_person", "责任人", _l("Responsible person"), lambda c, o: c.responsible_person, 12),
     ExportColumn("cause", "问题原因", _l("Cause"), lambda c, o: c.cause, 30),
     ExportColumn("result", "处理结果", _l("Result"), lambda c, o: c.result, 30),
@@ -105,69 +96,6 @@ def case_cells(case: Case, options: ExportOptions) -> list:
     return cells
 
 
-def neutralise(text: str) -> str:
-    """A leading apostrophe keeps Excel from running a cell as a formula (CSV injection)."""
-    return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
-
-
-def csv_cell(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, datetime):
-        return value.strftime(TIME_FORMAT)
-    if isinstance(value, int):
-        return str(value)
-    return neutralise(str(value))
-
-
-def csv_chunks(rows: Iterable[list], chunk_rows: int = 200) -> Iterator[str]:
-    """CSV text in chunks, starting with a UTF-8 BOM so Excel reads the Chinese right."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    buffer.write("\ufeff")
-    for count, row in enumerate(rows, start=1):
-        writer.writerow([csv_cell(value) for value in row])
-        if count % chunk_rows == 0:
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue()
-
-
-def _xlsx_cell(sheet, value, bold: bool = False):
-    if isinstance(value, str):
-        cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
-        cell.data_type = "s"  # never a formula, whatever the text starts with
-    else:
-        cell = WriteOnlyCell(sheet, value=value)
-        if isinstance(value, datetime):
-            cell.number_format = XLSX_TIME_FORMAT
-        elif isinstance(value, Decimal):
-            cell.number_format = "0.00"
-    if bold:
-        cell.font = Font(bold=True)
-    return cell
-
-
-def write_xlsx(target, header: list[str], rows: Iterable[list], *, title: str, widths: Iterable[int] = ()) -> int:
-    """Write a one-sheet workbook in write-only mode (memory stays flat); returns the number of data rows."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=title[:31])
-    sheet.freeze_panes = "A2"
-    for position, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(position)].width = width
-    sheet.append([_xlsx_cell(sheet, text, bold=True) for text in header])
-    count = 0
-    for row in rows:
-        sheet.append([_xlsx_cell(sheet, value) for value in row])
-        count += 1
-    workbook.save(target)
-    return count
-
-
 def export_rows(cases: Iterable[Case], options: ExportOptions) -> Iterator[list]:
     for case in cases:
         yield case_cells(case, options)
@@ -178,10 +106,6 @@ def export_widths() -> list[int]:
 
 
 # --- the import template ---------------------------------------------------------------------
-
-def template_csv() -> bytes:
-    return "".join(csv_chunks(case_import.template_rows())).encode("utf-8")
-
 
 def _instructions() -> list[tuple[str, str, str]]:
     """(column, required?, what goes in it) for the template's second sheet, in the user's language."""

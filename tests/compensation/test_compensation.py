@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from decimal import Decimal
@@ -9,7 +10,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-import compensation as rules
+from compensation import rules
 from models import Case, Compensation, TimelineEvent, db, utcnow
 from tests.conftest import TEST_PASSWORD, user_named
 
@@ -60,14 +61,19 @@ def test_over_the_limit_waits_for_a_lead_who_approves_and_the_agent_sees_it(app,
     assert re.search(r'data-counter="approvals">\s*<span class="counter-label">待我审批</span>\s*<span class="counter-value">1<', lead.get("/counters", headers=HX).get_data(as_text=True))
 
     decided = lead.post_form(f"/compensation/{item.id}/approve", {"note": "同意，注意回访", "version": item.version}, headers=HX)
-    assert "已批准 ¥50.00" in decided.get_data(as_text=True) and decided.headers["HX-Trigger"] == "caseChanged"
+    assert "已批准 ¥50.00" in decided.get_data(as_text=True) and json.loads(decided.headers["HX-Trigger"]) == {"compensationChanged": None}
     assert only(app, case_id=case_id).status == "approved"
     counters = agent.get("/counters", headers=HX).get_data(as_text=True)
     assert re.search(r'我的申请有了结果</span>\s*<span class="counter-value">1<', counters)
     page = agent.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "批准了 ¥50.00 的补偿" in page and "同意，注意回访" in page
+    # Opening the page changed nothing; the page itself posts that the decision was seen.
+    assert re.search(r'我的申请有了结果</span>\s*<span class="counter-value">1<', agent.get("/counters", headers=HX).get_data(as_text=True))
+    assert f'hx-post="/compensation/case/{case_id}/seen"' in page
+    assert agent.post_form(f"/compensation/case/{case_id}/seen", {}, headers=HX).status_code == 204
     counters = agent.get("/counters", headers=HX).get_data(as_text=True)
     assert re.search(r'我的申请有了结果</span>\s*<span class="counter-value">0<', counters)
+    assert f'hx-post="/compensation/case/{case_id}/seen"' not in agent.get(f"/cases/{case_id}").get_data(as_text=True)
 
 
 def test_agents_cannot_approve(app, make_case):
@@ -274,9 +280,9 @@ def test_money_overview_budget_and_export(app, make_case):
     pay(app, case_id, "70.00", status="pending")
     lead, manager = client_for(app, "lead"), client_for(app, "manager")
     with app.test_request_context():
-        from blueprints.compensation import current_month
+        from compensation.report import month_of
         from models import Shop
-        month = current_month()
+        month = month_of(utcnow(), app.config["SHOP_TZ"])
         shop_id = db.session.scalar(sa.select(Shop.id).where(Shop.name == "测试天猫店"))
     assert lead.post_form("/compensation/budget", {"shop_id": shop_id, "month": month, "amount": "35"}).status_code == 403
     manager.post_form("/compensation/budget", {"shop_id": shop_id, "month": month, "amount": "35"})

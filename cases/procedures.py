@@ -5,12 +5,17 @@ stored in the ``procedures`` table and wins over the default from then on.
 
 Defaults are kept as their English message ids (marked with ``N_`` for extraction)
 and translated only when shown, so a step ticked in Chinese is the same step in
-English. A lead's own text is shown as written.
+English. A lead's own text is shown as written and never goes through the catalogue:
+``text_of`` translates only the known default ids, so no typed text can be read as a
+message format (a "%") or be marked safe HTML.
 """
 
 from __future__ import annotations
 
-from models import CASE_CATEGORIES, Procedure, db
+from flask_babel import gettext
+
+from cases.labels import CASE_CATEGORIES
+from models import Procedure, db
 
 
 def N_(message: str) -> str:
@@ -132,3 +137,11 @@ def procedure_for(category: str) -> tuple[list[str], list[str], int | None]:
 
 def all_categories() -> list[tuple[str, str]]:
     return [(key, str(label)) for key, label in CASE_CATEGORIES.items()]
+
+
+DEFAULT_TEXTS = frozenset(text for steps, replies in DEFAULTS.values() for text in (*steps, *replies))
+
+
+def text_of(step: str) -> str:
+    """A step or quick reply as shown: a default in the reader's language, a lead's text as written."""
+    return gettext(step) if step in DEFAULT_TEXTS else step

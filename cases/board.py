@@ -1,4 +1,4 @@
-"""What the board, the list view and the export show: one filter, parsed once, applied in SQL."""
+"""What the board, the list view and the export show: one filter, parsed once, applied in SQL; the cards; the overdue count."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from models import CASE_KINDS, CASE_STATES, FLAGS, PLATFORMS, PRIORITIES, Case, User
+from cases import flow, sla
+from cases.labels import CASE_KINDS, CASE_STATES, FLAGS, PRIORITIES
+from models import PLATFORMS, Case, SlaPolicy, User, db
 
 SCOPES = ("mine", "team", "unassigned")
 CLOCK_FILTERS = ("at_risk", "overdue")
@@ -134,3 +136,40 @@ def column_cases(state: str, case_filter: CaseFilter, user: User, now: datetime,
 def list_statement(case_filter: CaseFilter, user: User, now: datetime):
     """Every case the filter matches (closed ones too), soonest deadline first."""
     return with_card_relations(sa.select(Case).where(*case_filter.where(user, now)).order_by(*deadline_order()))
+
+
+def card_view(case: Case, rules: sla.Rules, now: datetime) -> dict:
+    """What a card shows: the case, its nearest running clock, its colour, when that colour changes."""
+    clocks = rules.clocks(case, now)
+    return {
+        "case": case,
+        "clock": sla.nearest(clocks),
+        "status": sla.status_at(case.next_due_at, case.next_risk_at, now) or "none",
+        "changes_at": sla.next_status_change(case.next_due_at, case.next_risk_at, now),
+        "targets": flow.allowed_targets(case),
+    }
+
+
+def overdue_for(user: User, now: datetime) -> tuple[int, datetime | None]:
+    """(cases of ``user`` past a deadline, the next deadline still to come), as the board shows them.
+
+    A closed case whose follow-up was missed long ago does not count for ever.
+    """
+    mine = (Case.assignee_id == user.id, Case.next_due_at.is_not(None), visible_states_condition(now))
+    overdue = db.session.scalar(sa.select(sa.func.count()).where(*mine, Case.next_due_at <= now)) or 0
+    next_due = db.session.scalar(sa.select(sa.func.min(Case.next_due_at)).where(*mine, Case.next_due_at > now))
+    return overdue, next_due
+
+
+def sla_overrides() -> list[SlaPolicy]:
+    return db.session.scalars(sa.select(SlaPolicy).order_by(SlaPolicy.clock, SlaPolicy.kind, SlaPolicy.priority)).all()
+
+
+def recompute_open_cases(rules: sla.Rules, now: datetime) -> int:
+    """After a rule change every running clock is measured again (in batches, one transaction)."""
+    count = 0
+    stmt = sa.select(Case).where(visible_states_condition(now) | (Case.next_due_at.is_not(None))).execution_options(yield_per=500)
+    for case in db.session.scalars(stmt):
+        flow.refresh_deadlines(case, rules, now)
+        count += 1
+    return count

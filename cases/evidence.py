@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
-from models import Case, CaseEvidence, User, db
+from models import Case, CaseEvidence, User, UserError, db
 
 IMAGE_LIMIT = 10 * 1024 * 1024
 VIDEO_LIMIT = 20 * 1024 * 1024
@@ -16,10 +16,8 @@ EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "imag
               "video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
 
 
-class EvidenceRefused(Exception):
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
+class EvidenceRefused(UserError):
+    """The file is not a photo or video we keep."""
 
 
 def sniff(head: bytes) -> str | None:

@@ -12,16 +12,13 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from models import Case, Compensation, User, db, record
+from models import CENT, Case, Compensation, User, UserError, db, record
 
-CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal("100000")  # a sane upper bound for one request
 
 
-class CompensationRefused(Exception):
-    def __init__(self, message):
-        super().__init__(str(message))
-        self.message = message
+class CompensationRefused(UserError):
+    """A request, decision or payment the rules do not allow."""
 
 
 def covers(user: User, amount: Decimal) -> bool:
@@ -175,3 +172,38 @@ def set_refund(case: Case, amount: Decimal, reason: str, user: User, proposal: N
     case.refund_amount = amount
     record(user, "case", case.id, "refund_set", **{"from": before, "to": amount, "proposed": proposal.proposed,
                                                    "deducted": proposal.deducted, "reason": reason.strip()})
+
+
+def case_section(case: Case) -> dict:
+    """What the case page shows about money: every compensation on this order and, for a return, the refund proposal."""
+    items = db.session.scalars(order_compensations(case.platform, case.order_no)).all()
+    return {"compensations": items, "netting": netting(case, items) if case.kind == "return_refund" else None}
+
+
+def unseen_decisions(items: list[Compensation], user: User) -> list[Compensation]:
+    return [item for item in items if item.requester_id == user.id and item.status != "pending" and not item.requester_saw_decision]
+
+
+def mark_decisions_seen(case: Case, user: User) -> int:
+    """The requester saw the decisions on this case's order. A plain UPDATE, no version bump: it cannot
+    conflict with a decision made at the same moment (that one is seen on the next visit)."""
+    result = db.session.execute(
+        sa.update(Compensation)
+        .where(Compensation.platform == case.platform, Compensation.order_no == case.order_no,
+               Compensation.requester_id == user.id, Compensation.status != "pending",
+               Compensation.requester_saw_decision.is_(False))
+        .values(requester_saw_decision=True)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        record(user, "case", case.id, "compensation_seen", count=result.rowcount)
+    return result.rowcount
+
+
+def header_count(user: User) -> tuple[bool, int]:
+    """(is an approver, the number for the header): requests waiting for them, or decisions they have not seen."""
+    statement = queue_for(user)
+    if statement is not None:
+        return True, db.session.scalar(sa.select(sa.func.count()).select_from(statement.order_by(None).subquery())) or 0
+    return False, db.session.scalar(sa.select(sa.func.count()).where(
+        Compensation.requester_id == user.id, Compensation.status != "pending", Compensation.requester_saw_decision.is_(False))) or 0

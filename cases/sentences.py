@@ -1,0 +1,73 @@
+"""What the timeline says about cases, imports and exports (registered with timeline.register)."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from cases.labels import CASE_CATEGORIES, CASE_KINDS, CASE_STATES, FLAGS, MILESTONES, PRIORITIES, RESPONSIBILITIES, WAITING_FOR
+from cases.procedures import text_of
+from timeline import value_text
+
+FIELD_LABELS = {
+    "shop_id": _l("Shop"), "order_no": _l("Order number"), "platform_case_id": _l("Platform after-sales number"),
+    "buyer_nick": _l("Buyer nickname"), "buyer_phone": _l("Buyer phone"), "kind": _l("Kind"),
+    "category": _l("Problem category"), "priority": _l("Priority"), "assignee_id": _l("Assignee"),
+    "order_amount": _l("Order amount (yuan)"), "refund_amount": _l("Refund amount (yuan)"), "summary": _l("What the buyer says"),
+    "flag": _l("Flag"), "flag_note": _l("Flag note"), "platform_deadline_at": _l("Platform deadline"),
+    "platform_deadline_note": _l("What the platform will do then"),
+}
+VALUE_LABELS = {"kind": CASE_KINDS, "category": CASE_CATEGORIES, "priority": PRIORITIES, "flag": FLAGS}
+
+
+def created(event, d) -> str:
+    return _("Created the case (%(kind)s, %(category)s) from %(via)s.",
+             kind=str(CASE_KINDS.get(d.get("kind"), d.get("kind"))),
+             category=str(CASE_CATEGORIES.get(d.get("category"), d.get("category"))),
+             via={"import": _("an import"), "demo data": _("demo data")}.get(d.get("via"), _("the form")))
+
+
+def state_changed(event, d) -> str:
+    target = d.get("to")
+    if target == "waiting":
+        text = str(WAITING_FOR.get(d.get("waiting_for"), d.get("waiting_for")))
+    else:
+        text = str(CASE_STATES.get(target, target))
+    sentence = _("Moved to: %(state)s.", state=text)
+    if d.get("reopened"):
+        sentence = _("Reopened (time %(count)s): the buyer is not satisfied.", count=d["reopened"])
+    if target == "closed":
+        sentence += " " + _("Cause: %(cause)s. Responsible: %(party)s %(person)s.", cause=d.get("cause", ""),
+                            party=str(RESPONSIBILITIES.get(d.get("responsibility"), "")), person=d.get("person", ""))
+    if d.get("note"):
+        sentence += " " + d["note"]
+    return sentence
+
+
+def milestone(event, d) -> str:
+    label = str(MILESTONES.get(d.get("milestone"), d.get("milestone")))
+    return f"{label}{(': ' + d['detail']) if d.get('detail') else ''}."
+
+
+def flagged(event, d) -> str:
+    flag, note = (d.get("to") or [None, ""])[:2]
+    return _("Flag: %(flag)s %(note)s", flag=value_text("flag", flag), note=note or "")
+
+
+SENTENCES = {
+    "case.created": created,
+    "state_changed": state_changed,
+    "milestone": milestone,
+    "assigned": lambda event, d: _("Assigned to %(name)s.", name=d.get("to") or _("nobody")),
+    "flagged": flagged,
+    "noted": lambda event, d: d.get("text", ""),
+    "step_done": lambda event, d: _("Done: %(step)s", step=text_of(d.get("step", ""))),
+    "step_undone": lambda event, d: _("Not done after all: %(step)s", step=text_of(d.get("step", ""))),
+    "phone_revealed": lambda event, d: _("Looked at the buyer's full phone number."),
+    "evidence_added": lambda event, d: _("Added evidence: %(name)s", name=d.get("name", "")),
+    "imported": lambda event, d: _("Imported %(file)s: %(created)s created, %(updated)s updated.", file=d.get("file", ""),
+                                   created=d.get("created", 0), updated=d.get("updated", 0)),
+    "mapping_saved": lambda event, d: _("Saved the column mapping of %(platform)s.", platform=d.get("platform", "")),
+    "mapping_forgotten": lambda event, d: _("Went back to the standard column names of %(platform)s.", platform=d.get("platform", "")),
+    "phones_exported": lambda event, d: _("Exported %(count)s full phone numbers.", count=d.get("count", 0)),
+}

@@ -1,0 +1,33 @@
+"""A believable demo shop: platforms, staff across roles and teams, and their work.
+
+Every later capability extends ``create``, with one module per area. Texts here are the project's own.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+from demo.accounts import DEMO_PASSWORD, SHOPS, create_accounts, demo_logins
+from demo.cases import create_cases
+from demo.compensation import create_compensations
+from models import utcnow
+
+__all__ = ["DEMO_PASSWORD", "create", "demo_logins"]
+
+
+def create(case_count: int = 200, seed: int = 7, *, now: datetime | None = None, bulk: bool | None = None) -> str:
+    """Shops, staff and ``case_count`` cases; the same seed (and database) gives the same data.
+
+    ``now`` (default: the clock) is when the data is loaded; ``bulk`` forces or forbids the
+    fast path, which is otherwise taken above demo.cases.BULK_ABOVE cases.
+    """
+    rng = random.Random(seed)
+    created = create_accounts()
+    message = f"demo data: {len(SHOPS)} shops, {created} new accounts (password {DEMO_PASSWORD})"
+    if case_count <= 0:
+        return message
+    now = now or utcnow()
+    open_cases = create_cases(rng, case_count, now, bulk)
+    requests = create_compensations(rng, now)
+    return f"{message}, {case_count} cases ({open_cases} open), {requests} compensation requests"

@@ -1,0 +1,150 @@
+"""Forms of the case board, the case page and the rules a lead sets."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    DecimalField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+
+from cases.labels import CASE_CATEGORIES, CASE_KINDS, FLAGS, PRIORITIES, RESPONSIBILITIES, WAITING_FOR
+from forms.base import MONEY_RANGE, MultiCheckboxField, choices_from, money_places, optional_choices, shop_choices, worker_choices
+
+
+class CaseForm(FlaskForm):
+    """Create or edit a case."""
+
+    shop_id = SelectField(_l("Shop"), coerce=int)
+    order_no = StringField(_l("Order number"), validators=[DataRequired(), Length(max=64)])
+    platform_case_id = StringField(_l("Platform after-sales number"), validators=[Optional(), Length(max=64)])
+    buyer_nick = StringField(_l("Buyer nickname"), validators=[DataRequired(), Length(max=64)])
+    buyer_phone = StringField(_l("Buyer phone"), validators=[Optional(), Length(max=32), Regexp(r"^[0-9+\- ]*$", message=_l("Digits, +, - and spaces only."))])
+    kind = SelectField(_l("Kind"), choices=choices_from(CASE_KINDS))
+    category = SelectField(_l("Problem category"), choices=choices_from(CASE_CATEGORIES))
+    priority = SelectField(_l("Priority"), coerce=int, choices=[SelectChoice(k, v) for k, v in PRIORITIES.items()], default=2)
+    assignee_id = SelectField(_l("Assignee"), coerce=int)
+    order_amount = DecimalField(_l("Order amount (yuan)"), places=2, validators=[InputRequired(), money_places, MONEY_RANGE])
+    refund_amount = DecimalField(_l("Refund amount (yuan)"), places=2, validators=[Optional(), money_places, MONEY_RANGE])
+    summary = TextAreaField(_l("What the buyer says"), validators=[Optional(), Length(max=500)])
+    flag = SelectField(_l("Flag"), choices=optional_choices(FLAGS, _l("(no flag)")), default="")
+    flag_note = StringField(_l("Flag note"), validators=[Optional(), Length(max=200)])
+    platform_deadline_at = DateTimeLocalField(_l("Platform deadline"), format="%Y-%m-%dT%H:%M", validators=[Optional()],
+                                              description=_l("When the marketplace acts by itself if we do not (shop time)."))
+    platform_deadline_note = StringField(_l("What the platform will do then"), validators=[Optional(), Length(max=100)])
+    version = HiddenField()
+    submit = SubmitField(_l("Save"))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.shop_id.choices = shop_choices()
+        self.assignee_id.choices = worker_choices()
+
+    def validate_refund_amount(self, field):
+        if field.data is not None and self.order_amount.data is not None and field.data > self.order_amount.data:
+            raise ValidationError(_l("The refund cannot exceed the order amount."))
+
+
+class StateForm(FlaskForm):
+    target = HiddenField(validators=[DataRequired()])
+    # Quick actions post only what they need; an absent select is "", not an invalid choice.
+    waiting_for = SelectField(_l("Waiting for"), choices=optional_choices(WAITING_FOR, _l("(choose)")), default="")
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=2000)])
+    responsibility = SelectField(_l("Responsible party"), choices=optional_choices(RESPONSIBILITIES, _l("(choose)")), default="")
+    person = StringField(_l("Responsible person"), validators=[Optional(), Length(max=64)])
+    cause = TextAreaField(_l("Cause"), validators=[Optional(), Length(max=2000)])
+    result = TextAreaField(_l("What was done"), validators=[Optional(), Length(max=2000)])
+    buyer_feedback = TextAreaField(_l("Buyer feedback"), validators=[Optional(), Length(max=2000)])
+    version = HiddenField()
+
+
+class NoteForm(FlaskForm):
+    text = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=2000)])
+
+
+class FlagForm(FlaskForm):
+    flag = SelectField(_l("Flag"), choices=optional_choices(FLAGS, _l("(no flag)")), default="")
+    flag_note = StringField(_l("Flag note"), validators=[Optional(), Length(max=200)])
+    version = HiddenField()
+
+
+class MilestoneForm(FlaskForm):
+    milestone = HiddenField(validators=[DataRequired()])
+    detail = StringField(_l("Department"), validators=[Optional(), Length(max=64)])
+    version = HiddenField()
+
+
+class AssignForm(FlaskForm):
+    assignee_id = SelectField(_l("Assignee"), coerce=int)
+    version = HiddenField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.assignee_id.choices = worker_choices()
+
+
+class TickForm(FlaskForm):
+    step = HiddenField(validators=[DataRequired(), Length(max=300)])
+    done = HiddenField()
+
+
+class EvidenceForm(FlaskForm):
+    file = FileField(_l("Photo or short video"), validators=[FileRequired()])
+
+
+class CaseRulesForm(FlaskForm):
+    promo_mode = BooleanField(_l("Big-promotion mode (tighter deadlines, faster refresh)"))
+    poll_seconds = IntegerField(_l("Refresh interval (seconds)"), validators=[InputRequired(), NumberRange(min=2, max=300, message=_l("From 2 to 300 seconds."))])
+    promo_poll_seconds = IntegerField(_l("Refresh interval in big promotions (seconds)"), validators=[InputRequired(), NumberRange(min=2, max=300, message=_l("From 2 to 300 seconds."))])
+    at_risk_percent = IntegerField(_l("At risk when less than this share of the time is left (%)"), validators=[InputRequired(), NumberRange(min=1, max=90)])
+    pausing_waits = MultiCheckboxField(_l("Clocks pause while waiting for"), choices=choices_from(WAITING_FOR))
+    business_hours = BooleanField(_l("Count only business hours"))
+    opens = StringField(_l("Opens at"), default="09:00", validators=[Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", message=_l("A time such as 09:00."))])
+    closes = StringField(_l("Closes at"), default="22:00", validators=[Regexp(r"^([01]\d|2[0-3]):[0-5]\d$", message=_l("A time such as 09:00."))])
+    weekdays = MultiCheckboxField(_l("Working days"), coerce=int, choices=[
+        SelectChoice(0, _l("Mon")), SelectChoice(1, _l("Tue")), SelectChoice(2, _l("Wed")), SelectChoice(3, _l("Thu")),
+        SelectChoice(4, _l("Fri")), SelectChoice(5, _l("Sat")), SelectChoice(6, _l("Sun"))])
+    submit = SubmitField(_l("Save rules"))
+
+    def validate_weekdays(self, field):
+        if self.business_hours.data and not field.data:
+            raise ValidationError(_l("Choose at least one working day."))
+
+    def validate_closes(self, field):
+        if self.business_hours.data and field.data == self.opens.data:
+            raise ValidationError(_l("Opening and closing times must differ."))
+
+
+class SlaPolicyForm(FlaskForm):
+    clock = SelectField(_l("Clock"))
+    kind = SelectField(_l("Kind"), choices=optional_choices(CASE_KINDS, _l("(every kind)")))
+    priority = SelectField(_l("Priority"), choices=[SelectChoice("", _l("(every priority)"))] + [SelectChoice(str(k), v) for k, v in PRIORITIES.items()])
+    minutes = IntegerField(_l("Minutes"), validators=[InputRequired(), NumberRange(min=1, max=60 * 24 * 30)])
+    promo_minutes = IntegerField(_l("Minutes in big promotions"), validators=[InputRequired(), NumberRange(min=1, max=60 * 24 * 30)])
+    submit = SubmitField(_l("Save clock"))
+
+    def __init__(self, *args, clock_labels=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clock.choices = choices_from(clock_labels or {})
+
+    def validate_promo_minutes(self, field):
+        if field.data and self.minutes.data and field.data > self.minutes.data:
+            raise ValidationError(_l("Big promotions tighten deadlines: at most the normal minutes."))
+
+
+class ProcedureForm(FlaskForm):
+    steps = TextAreaField(_l("Steps, one per line"), validators=[DataRequired(), Length(max=5000)])
+    quick_replies = TextAreaField(_l("Quick replies, one per line"), validators=[Optional(), Length(max=5000)])
+    version = HiddenField()
+    submit = SubmitField(_l("Save procedure"))
