@@ -5,11 +5,13 @@ from __future__ import annotations
 import sqlite3
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, flash, redirect, request, session, url_for
+import sqlalchemy.orm as so
+from flask import Flask, current_app, flash, g, has_request_context, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.routing import IntegerConverter
 
 import config
 import live
@@ -22,7 +24,7 @@ from cases import sentences as case_sentences
 from compensation import labels as compensation_labels
 from compensation import sentences as compensation_sentences
 from extensions import babel, csrf, htmx, limiter, login_manager, migrate
-from models import db, load_user_from_session_id, render_migration_item
+from models import MAX_ID, db, load_user_from_session_id, render_migration_item
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -36,6 +38,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         # A server may drop idle connections; test each one as it leaves the pool. (SQLite has no server.)
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
     app.jinja_env.add_extension("jinja2.ext.do")
+    # Ids fit a database BIGINT: a larger number in a URL is a 404, not an overflow in the database driver.
+    app.url_map.converters["int"] = DatabaseId
 
     db.init_app(app)
     live.install(app)  # first: an unchanged poll needs none of the other hooks
@@ -59,17 +63,61 @@ def create_app(test_config: dict | None = None) -> Flask:
     templating.register_labels(app, {**case_labels.TEMPLATE_LABELS, "procedure_text": case_procedures.text_of})
     templating.register_labels(app, compensation_labels.TEMPLATE_LABELS)
 
+    @app.before_request
+    def mark_dispatching():
+        g.dispatching = True
+
     @app.after_request
     def security_headers(response):
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         # Every page is personal and live; never let a shared proxy or the back button serve it stale.
         if request.endpoint != "static":
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     return app
+
+
+# Scripts and styles only from our own files: no inline script, no eval (htmx runs with allowEval off),
+# no inline style attribute. Evidence photos and videos are served by us too.
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "media-src 'self'",
+    "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+
+
+class DatabaseId(IntegerConverter):
+    """``<int:…>`` for ids: 0 to 2**63 - 1."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _serving_a_get() -> bool:
+    """A request is being dispatched to a view with a safe method (not a test's bare request context)."""
+    return (has_request_context() and request.method in SAFE_METHODS and current_app.config.get("FORBID_GET_WRITES")
+            and g.get("dispatching", False))
+
+
+@event.listens_for(so.Session, "before_flush")
+def _get_never_writes(session, flush_context, instances):
+    """With FORBID_GET_WRITES (the tests set it), a view that writes during a GET fails loudly."""
+    if _serving_a_get() and (session.new or session.dirty or session.deleted):
+        raise RuntimeError(f"{request.endpoint} wrote to the database during a {request.method}")
+
+
+@event.listens_for(so.Session, "before_commit")
+def _get_never_commits(session):
+    if _serving_a_get():
+        raise RuntimeError(f"{request.endpoint} committed during a {request.method}")
 
 
 @event.listens_for(Engine, "connect")

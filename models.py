@@ -26,6 +26,7 @@ naming_convention = {
 }
 db = SQLAlchemy(metadata=MetaData(naming_convention=naming_convention))
 
+MAX_ID = 2**63 - 1  # the largest id any database here stores (BIGINT); larger ones are refused before a query
 MONEY = sa.Numeric(12, 2)
 CENT = Decimal("0.01")  # money is kept to the fen: every amount is quantized to this
 
@@ -242,6 +243,10 @@ class User(UserMixin, db.Model):
 
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
+        self.end_sessions()
+
+    def end_sessions(self) -> None:
+        """Every session and remember cookie of this user stops working (their id carries the generation)."""
         self.session_generation = (self.session_generation or 0) + 1
 
     def check_password(self, password: str) -> bool:
@@ -266,10 +271,10 @@ class User(UserMixin, db.Model):
 def load_user_from_session_id(session_id: str) -> User | None:
     """Flask-Login's loader: the id carries a generation so old sessions die."""
     user_id, _, generation = session_id.partition(":")
-    if not user_id.isdigit() or not generation.isdigit():
+    if not user_id.isdigit() or not generation.isdigit() or int(user_id) > MAX_ID:
         return None
     user = db.session.get(User, int(user_id))
-    if user is None or user.session_generation != int(generation):
+    if user is None or not user.active or user.session_generation != int(generation):
         return None
     return user
 
@@ -442,6 +447,10 @@ class Case(db.Model):
     followed_up_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     pauses: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
     reopen_count: so.Mapped[int] = so.mapped_column(default=0)
+    # A case without a platform after-sales number is known by (platform, order_no, kind, duplicate_serial),
+    # unique. Imports and sync always mean serial 0, so two imports of one row can never both create it;
+    # a case opened by hand for an order and kind that already have one takes the next number.
+    duplicate_serial: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
     # the nearest running clock, kept current on every change so the board sorts and filters in SQL
     next_due_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     next_risk_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime, index=True)
@@ -462,6 +471,9 @@ class Case(db.Model):
         sa.Index("uq_cases_platform_case_id", "platform", "platform_case_id", unique=True,
                  sqlite_where=sa.text("platform_case_id IS NOT NULL"),
                  postgresql_where=sa.text("platform_case_id IS NOT NULL")),
+        sa.Index("uq_cases_natural_key", "platform", "order_no", "kind", "duplicate_serial", unique=True,
+                 sqlite_where=sa.text("platform_case_id IS NULL"),
+                 postgresql_where=sa.text("platform_case_id IS NULL")),
     )
 
     @property
@@ -531,6 +543,26 @@ class Procedure(db.Model):
     version: so.Mapped[int] = so.mapped_column(default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class ImportRun(db.Model):
+    """A confirmed import: the preview's token, claimed once in the database, and what the import did.
+
+    A second confirmation of the same preview (a double click, two people with one file) finds the
+    claim and is told the file is imported already, with the result.
+    """
+
+    __tablename__ = "import_runs"
+
+    token: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    area: so.Mapped[str] = so.mapped_column(sa.String(16))
+    user_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    filename: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    claimed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    finished_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    result: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
+
+    user: so.Mapped[User | None] = so.relationship()
 
 
 class ImportMapping(db.Model):

@@ -28,6 +28,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import openpyxl
+import sqlalchemy as sa
 from flask import Response, current_app, has_app_context, has_request_context, send_file, stream_with_context
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
@@ -38,8 +39,9 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import from_excel
+from sqlalchemy.exc import IntegrityError
 
-from models import CENT, UserError
+from models import CENT, ImportRun, User, UserError, db
 
 MAX_BYTES = 5 * 1024 * 1024
 MAX_ROWS = 20_000
@@ -712,6 +714,62 @@ def write_xlsx(target, header: list[str], rows: Iterable[list], *, title: str, w
     return count
 
 
+
+
+# --- confirming a preview once ------------------------------------------------------------------------
+
+CLAIM_STALE_AFTER = timedelta(minutes=15)  # a confirmation this old that never finished died mid-way
+
+
+class AlreadyClaimed(Exception):
+    """This preview was confirmed already (``run.finished_at`` set) or is being imported right now."""
+
+    def __init__(self, run: ImportRun):
+        super().__init__(run.token)
+        self.run = run
+
+
+def claim_import(token: str, area: str, user: User, filename: str, now: datetime) -> ImportRun:
+    """Claim the confirmation of a preview, in its own committed transaction, or raise AlreadyClaimed.
+
+    The token is the claim's primary key, so of two confirmations at the same moment (a double click,
+    two people with one file, two servers) the database lets exactly one in. A claim whose import died
+    without finishing (its own transaction rolled back) may be taken over after CLAIM_STALE_AFTER.
+    """
+    run = db.session.get(ImportRun, token)
+    if run is not None:
+        if run.finished_at is None and now - run.claimed_at > CLAIM_STALE_AFTER:
+            taken = db.session.execute(
+                sa.update(ImportRun)
+                .where(ImportRun.token == token, ImportRun.claimed_at == run.claimed_at, ImportRun.finished_at.is_(None))
+                .values(claimed_at=now, user_id=user.id)
+                .execution_options(synchronize_session=False))
+            db.session.commit()
+            if taken.rowcount == 1:
+                db.session.refresh(run)
+                return run
+            db.session.refresh(run)
+        raise AlreadyClaimed(run)
+    run = ImportRun(token=token, area=area, user_id=user.id, filename=filename[:200], claimed_at=now, result={})
+    db.session.add(run)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise AlreadyClaimed(db.session.get(ImportRun, token)) from None
+    return run
+
+
+def finish_import(run: ImportRun, result: dict, now: datetime) -> None:
+    """Mark the claim done with what the import did, in the import's own transaction (the caller commits)."""
+    run.finished_at, run.result = now, result
+
+
+def release_import(run: ImportRun) -> None:
+    """Nothing was imported after all (refused or conflicting): the same preview may be confirmed again."""
+    db.session.rollback()
+    db.session.execute(sa.delete(ImportRun).where(ImportRun.token == run.token, ImportRun.finished_at.is_(None)))
+    db.session.commit()
 
 
 # --- answers: a download of a whole sheet ----------------------------------------------------------

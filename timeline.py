@@ -70,4 +70,5 @@ register({
     "created": lambda event, d: _("Created."),
     "updated": lambda event, d: _("Changed %(changes)s.", changes=changes_text(d.get("changes", {}))),
     "password_changed": lambda event, d: _("Changed their password."),
+    "logged_out": lambda event, d: _("Logged out."),
 })

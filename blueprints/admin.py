@@ -116,6 +116,8 @@ def edit_user(user_id):
             if form.password.data:
                 user.set_password(form.password.data)
                 changes["password"] = ["", _("reset")]
+            elif changes.get("active") == [True, False]:
+                user.end_sessions()  # disabled: every open session and remember cookie stops at once
             if changes:
                 record(current_user, "user", user.id, "updated", changes=changes)
             db.session.commit()

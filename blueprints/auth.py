@@ -59,6 +59,12 @@ def login():
 def logout():
     form = EmptyForm()
     if form.validate_on_submit():
+        user = current_user._get_current_object()
+        # A new generation ends this session and every other one of this user, remember cookies included:
+        # a cookie copied before the logout opens nothing after it.
+        user.end_sessions()
+        record(user, "user", user.id, "logged_out")
+        db.session.commit()
         logout_user()
         flash(_("You have logged out."), "info")
     return redirect(url_for("auth.login"))

@@ -10,10 +10,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 import live
-from blueprints.common import action_answer, first_error, get_or_404, permission_required, render_page
+from blueprints.common import action_answer, first_error, get_or_404, page_number, permission_required, render_page
 from cases import board as case_board
 from cases import evidence, flow, sla
 from cases import procedures as case_procedures
@@ -128,7 +129,7 @@ def case_url_patterns() -> dict:
 def list_view():
     now = utcnow()
     case_filter = CaseFilter.from_args(request.args)
-    page = db.paginate(case_board.list_statement(case_filter, current_user, now), per_page=LIST_PAGE_SIZE,
+    page = db.paginate(case_board.list_statement(case_filter, current_user, now), page=page_number(), per_page=LIST_PAGE_SIZE,
                        max_per_page=LIST_PAGE_SIZE, error_out=False)
     rules = sla.load_rules()
     return render_page("cases/list.html", "cases/_list.html", page=page, case_filter=case_filter,
@@ -179,7 +180,7 @@ def compensation_section(case: Case) -> dict:
     return section
 
 
-def case_values(form: CaseForm) -> dict:
+def case_values(form: CaseForm, case: Case | None = None) -> dict:
     zone = current_app.config["SHOP_TZ"]
     deadline = form.platform_deadline_at.data
     return {
@@ -187,7 +188,7 @@ def case_values(form: CaseForm) -> dict:
         "order_no": form.order_no.data.strip(),
         "platform_case_id": (form.platform_case_id.data or "").strip() or None,
         "buyer_nick": form.buyer_nick.data.strip(),
-        "buyer_phone": (form.buyer_phone.data or "").strip() or None,
+        "buyer_phone": case.buyer_phone if case is not None and form.phone_unchanged else (form.buyer_phone.data or "").strip() or None,
         "kind": form.kind.data,
         "category": form.category.data,
         "priority": form.priority.data,
@@ -202,15 +203,14 @@ def case_values(form: CaseForm) -> dict:
     }
 
 
-def duplicate_of(values: dict, exclude_id: int | None = None) -> Case | None:
-    """An existing case with the same platform after-sales number."""
-    if not values.get("platform_case_id"):
-        return None
+def refuse_duplicate(form: CaseForm, values: dict, case: Case | None = None) -> bool:
+    """Put the error on the form when another case has this platform after-sales number; True when refused."""
     platform = db.session.get(Shop, values["shop_id"]).platform
-    stmt = sa.select(Case).where(Case.platform == platform, Case.platform_case_id == values["platform_case_id"])
-    if exclude_id:
-        stmt = stmt.where(Case.id != exclude_id)
-    return db.session.scalar(stmt)
+    existing = flow.same_number_case(platform, values.get("platform_case_id"), case.id if case is not None else None)
+    if existing is None:
+        return False
+    form.platform_case_id.errors.append(_("Case %(ref)s already has this after-sales number.", ref=existing.reference))
+    return True
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -222,14 +222,17 @@ def create():
         form.order_amount.data = None
     if form.validate_on_submit():
         values = case_values(form)
-        existing = duplicate_of(values)
-        if existing is not None:
-            form.platform_case_id.errors.append(_("Case %(ref)s already has this after-sales number.", ref=existing.reference))
-        else:
-            case = flow.create_case(values, current_user, sla.load_rules(), utcnow())
-            db.session.commit()
-            flash(_("Case %(ref)s created.", ref=case.reference), "success")
-            return redirect(url_for("cases.detail", case_id=case.id))
+        if not refuse_duplicate(form, values):
+            try:
+                case = flow.create_case(values, current_user, sla.load_rules(), utcnow())
+                db.session.commit()
+            except IntegrityError:  # the same number, or the same order's next serial, saved a moment ago
+                db.session.rollback()
+                if not refuse_duplicate(form, values):
+                    form.order_no.errors.append(_("Someone saved a case for this order at the same moment; save again."))
+            else:
+                flash(_("Case %(ref)s created.", ref=case.reference), "success")
+                return redirect(url_for("cases.detail", case_id=case.id))
     return render_template("cases/form.html", form=form, case=None)
 
 
@@ -237,22 +240,23 @@ def create():
 @permission_required("work_cases")
 def edit(case_id):
     case = case_or_404(case_id)
-    form = CaseForm(obj=case)
+    masked = flow.mask_phone(case.buyer_phone)
+    form = CaseForm(obj=case, masked_phone=masked)
     if request.method == "GET":
+        form.buyer_phone.data = masked  # the full number only through the logged reveal
         form.assignee_id.data = case.assignee_id or 0
         form.flag.data = case.flag or ""
         if case.platform_deadline_at:
             form.platform_deadline_at.data = case.platform_deadline_at.astimezone(current_app.config["SHOP_TZ"]).replace(tzinfo=None)
     conflict = None
     if form.validate_on_submit():
-        values = case_values(form)
-        existing = duplicate_of(values, exclude_id=case.id)
+        values = case_values(form, case)
         try:
             check_version(case, form.version.data)
         except VersionConflict:
             conflict = case
-        if existing is not None:
-            form.platform_case_id.errors.append(_("Case %(ref)s already has this after-sales number.", ref=existing.reference))
+        if refuse_duplicate(form, values, case):
+            pass
         elif conflict is None:
             try:
                 flow.update_fields(case, values, current_user, sla.load_rules(), utcnow())
@@ -260,6 +264,11 @@ def edit(case_id):
             except StaleDataError:
                 db.session.rollback()
                 conflict = case_or_404(case_id)
+            except IntegrityError:
+                db.session.rollback()
+                case = case_or_404(case_id)
+                if not refuse_duplicate(form, values, case):
+                    form.order_no.errors.append(_("Someone saved a case for this order at the same moment; save again."))
             else:
                 flash(_("Case %(ref)s saved.", ref=case.reference), "success")
                 return redirect(url_for("cases.detail", case_id=case.id))
@@ -415,7 +424,8 @@ def evidence_file(case_id, evidence_id):
     path = evidence.path_of(item)
     if not path.exists():
         abort(404)
-    return send_file(path, mimetype=item.content_type, download_name=item.original_name, max_age=0)
+    # clean_name again: names stored before names were cleaned may hold a line break (werkzeug writes RFC 6266).
+    return send_file(path, mimetype=item.content_type, download_name=evidence.clean_name(item.original_name), max_age=0)
 
 
 # --- rules a lead sets -----------------------------------------------------------------

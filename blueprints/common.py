@@ -57,6 +57,15 @@ def safe_target(target: str | None, default: str) -> str:
     return target if is_safe_next(target) else default
 
 
+MAX_PAGE = 100_000
+
+
+def page_number() -> int:
+    """?page= as a page a list can have: 1 for anything missing, odd or absurdly large."""
+    raw = request.args.get("page", "")
+    return min(int(raw), MAX_PAGE) if raw.isdigit() and int(raw) > 0 else 1
+
+
 def get_or_404(model, object_id):
     """The row with this id, or a 404 page."""
     obj = db.session.get(model, object_id)

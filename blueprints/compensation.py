@@ -14,6 +14,7 @@ import live
 import spreadsheets
 from blueprints.common import action_answer, first_error, get_or_404, permission_required, render_page, safe_target
 from compensation import report, rules
+from compensation.labels import COMPENSATION_STATUSES
 from forms.base import EmptyForm
 from forms.compensation import BudgetForm, CompensationForm, DecisionForm, LimitForm, PaidForm, RefundForm
 from live import HeaderCounter
@@ -156,7 +157,8 @@ def decide(item_id: int, approve: bool):
         rules.decide(item, current_user, approve, form.note.data or "", utcnow())
         db.session.commit()
     except VersionConflict:
-        return answer(item.case_id, error=_("This request changed meanwhile (now: %(status)s).", status=item.status_label), back=back)
+        return answer(item.case_id, error=_("This request changed meanwhile (now: %(status)s).",
+                                                   status=COMPENSATION_STATUSES.get(item.status, item.status)), back=back)
     except rules.CompensationRefused as refused:
         db.session.rollback()
         return answer(item.case_id, error=str(refused.message), back=back)

@@ -195,30 +195,54 @@ def confirm():
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
-    loaded = load_upload(form.token.data)
+    token = form.token.data
+    try:
+        run = spreadsheets.claim_import(token, "cases", current_user, "", utcnow())
+    except spreadsheets.AlreadyClaimed as claimed:
+        return already_imported(claimed.run)
+    loaded = load_upload(token)
     if loaded is None:
+        spreadsheets.release_import(run)
         return redirect(url_for("imports.index"))
     table, meta = loaded
     plan = make_plan(table, meta)
     if spreadsheets.plan_digest(plan) != meta.get("digest"):
+        spreadsheets.release_import(run)
         flash(_("The cases changed since the preview, so nothing was imported. Check the new preview."), "error")
-        return render_preview(plan, form.token.data, meta)
+        return render_preview(plan, token, meta)
     if not plan.ready:
+        spreadsheets.release_import(run)
         flash(_("Nothing was imported: the preview says why."), "error")
-        return render_preview(plan, form.token.data, meta)
+        return render_preview(plan, token, meta)
     now = utcnow()
     try:
         result = case_import.apply_import(plan, current_user, sla.load_rules(), now,
                                           source={"sha256": meta["sha256"], "size": meta["size"]})
+        run.filename = meta["filename"]
+        spreadsheets.finish_import(run, {"created": len(result.created), "updated": len(result.updated),
+                                         "unchanged": result.unchanged}, now)
         db.session.commit()
     except (IntegrityError, StaleDataError):
-        db.session.rollback()
+        spreadsheets.release_import(run)
         flash(_("Someone changed the same cases during the import, so nothing was imported. Check the new preview."),
               "error")
-        return render_preview(make_plan(table, meta), form.token.data, meta)
-    upload_store().delete(form.token.data)
+        return render_preview(make_plan(table, meta), token, meta)
+    upload_store().delete(token)
     flash(_("%(created)s created, %(updated)s updated, %(unchanged)s unchanged.", created=len(result.created),
             updated=len(result.updated), unchanged=result.unchanged), "success")
+    return redirect(url_for("cases.board"))
+
+
+def already_imported(run):
+    """A second confirmation of one preview: say what happened to the first, import nothing."""
+    who = run.user.display_name if run.user else ""
+    if run.finished_at is None:
+        flash(_("This file is being imported right now by %(name)s; the cases appear on the board when it is done.",
+                name=who), "info")
+    else:
+        flash(_("This file was imported already by %(name)s: %(created)s created, %(updated)s updated, "
+                "%(unchanged)s unchanged. Nothing was imported again.", name=who,
+                **{"created": 0, "updated": 0, "unchanged": 0, **run.result}), "info")
     return redirect(url_for("cases.board"))
 
 
@@ -237,10 +261,11 @@ def template_xlsx():
 # --- export views ----------------------------------------------------------------------------------
 
 def export_cases(file_format: str):
-    """The cases of the board's filter (query string), phones masked unless asked for and allowed."""
+    """The cases of the board's filter, phones masked; full phones only by POST (it is recorded, and a GET
+    never writes), for roles that may reveal them."""
     now = utcnow()
-    case_filter = CaseFilter.from_args(request.args)
-    full_phones = request.args.get("phones") == "full"
+    full_phones = request.method == "POST"
+    case_filter = CaseFilter.from_args(request.form if full_phones else request.args)
     if full_phones and not current_user.can("reveal_phone"):
         abort(403)
     if full_phones:
@@ -265,13 +290,13 @@ def export_cases(file_format: str):
     return spreadsheets.xlsx_response(header, rows(), name, title=_("Cases"), widths=case_export.export_widths())
 
 
-@bp.route("/export.csv")
+@bp.route("/export.csv", methods=["GET", "POST"])
 @permission_required("work_cases")
 def export_csv():
     return export_cases("csv")
 
 
-@bp.route("/export.xlsx")
+@bp.route("/export.xlsx", methods=["GET", "POST"])
 @permission_required("work_cases")
 def export_xlsx():
     return export_cases("xlsx")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
+import unicodedata
+from pathlib import Path, PurePosixPath
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
@@ -37,6 +38,16 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+MAX_NAME = 200
+
+
+def clean_name(name: str | None) -> str:
+    """A file name safe to keep and to send in a header: no folders, no control or format characters, at most 200."""
+    base = PurePosixPath((name or "").replace("\\", "/")).name
+    kept = "".join(ch for ch in base if unicodedata.category(ch)[0] not in "CZ" or ch == " ").strip(" .")
+    return kept[:MAX_NAME] or "file"
+
+
 def store(case: Case, upload, actor: User) -> CaseEvidence:
     data = upload.read(VIDEO_LIMIT + 1)
     if not data:
@@ -48,7 +59,7 @@ def store(case: Case, upload, actor: User) -> CaseEvidence:
     if len(data) > limit:
         raise EvidenceRefused(_l("The file is larger than %(mb)s MB.", mb=limit // (1024 * 1024)))
     stored_name = f"{case.id}-{secrets.token_hex(12)}.{EXTENSIONS[content_type]}"
-    item = CaseEvidence(case_id=case.id, original_name=(Path(upload.filename or "file").name or "file")[:200],
+    item = CaseEvidence(case_id=case.id, original_name=clean_name(upload.filename),
                         stored_name=stored_name, content_type=content_type, size_bytes=len(data), uploaded_by_id=actor.id)
     path = path_of(item)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -38,6 +38,23 @@ def mask_phone(phone: str | None) -> str:
     return "*" * len(phone)
 
 
+def same_number_case(platform: str, platform_case_id: str | None, exclude_id: int | None = None) -> Case | None:
+    """Another case with this platform after-sales number (unique per platform)."""
+    if not platform_case_id:
+        return None
+    stmt = sa.select(Case).where(Case.platform == platform, Case.platform_case_id == platform_case_id)
+    if exclude_id:
+        stmt = stmt.where(Case.id != exclude_id)
+    return db.session.scalar(stmt.limit(1))
+
+
+def next_serial(platform: str, order_no: str, kind: str) -> int:
+    """The serial a case opened by hand takes: 0 for the first of its order and kind without a platform number."""
+    highest = db.session.scalar(sa.select(sa.func.max(Case.duplicate_serial)).where(
+        Case.platform == platform, Case.order_no == order_no, Case.kind == kind, Case.platform_case_id.is_(None)))
+    return 0 if highest is None else highest + 1
+
+
 def refresh_deadlines(case: Case, rules: sla.Rules, now: datetime) -> list[sla.Clock]:
     clocks = rules.clocks(case, now)
     case.next_due_at, case.next_risk_at = sla.summary(clocks)
@@ -49,9 +66,13 @@ def allowed_targets(case: Case) -> tuple[str, ...]:
 
 
 def create_case(values: dict, actor: User, rules: sla.Rules, now: datetime, via: str = "form") -> Case:
+    """A new case. By hand ("form") a second case of an order and kind is allowed and numbered; an import
+    means serial 0, so the database refuses the same row created twice."""
     case = Case(**values)
     shop = case.shop if case.shop is not None else db.session.get(Shop, case.shop_id)
     case.platform = shop.platform
+    if via == "form" and not case.platform_case_id:
+        case.duplicate_serial = next_serial(case.platform, case.order_no, case.kind)
     case.created_by_id = actor.id if actor else None
     case.received_at = values.get("received_at") or now
     case.pauses = []
@@ -175,9 +196,12 @@ def add_note(case: Case, text: str, actor: User) -> None:
 
 def update_fields(case: Case, values: dict, actor: User, rules: sla.Rules, now: datetime) -> dict:
     """Apply an edit form; returns {field: [old, new]} of what really changed."""
+    key_before = (case.platform, case.order_no, case.kind, case.platform_case_id)
     changes = apply_changes(case, values)
     if "shop_id" in changes:
         case.platform = db.session.get(Shop, case.shop_id).platform
+    if (case.platform, case.order_no, case.kind, case.platform_case_id) != key_before:
+        case.duplicate_serial = 0 if case.platform_case_id else next_serial(case.platform, case.order_no, case.kind)
     if "buyer_phone" in changes:  # the timeline must not leak the number either
         changes["buyer_phone"] = [mask_phone(changes["buyer_phone"][0]), mask_phone(changes["buyer_phone"][1])]
     if changes:

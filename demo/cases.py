@@ -289,6 +289,7 @@ class Planner:
         self.categories = list(CATEGORY_WEIGHTS)
         self.category_weights = list(CATEGORY_WEIGHTS.values())
         self.recent_orders: list[dict] = []
+        self.serials: dict[tuple, int] = {}
 
     # the whole set ---------------------------------------------------------------------
 
@@ -443,9 +444,17 @@ class Planner:
             "flag": None, "flag_note": "",
             "platform_deadline_at": deadline, "platform_deadline_note": deadline_note,
             "received_at": received, "created_at": received,
+            "duplicate_serial": self.serial_for(shop.platform, order["order_no"], kind) if platform_case_id is None else 0,
         }
         fallback = "lead" if "lead" in self.users else self.workers[0]
         return CasePlan(values, creator=creator, actor=worker or fallback)
+
+    def serial_for(self, platform: str, order_no: str, kind: str) -> int:
+        """A second case of one order and kind without a platform number is numbered, as by hand."""
+        key = (platform, order_no, kind)
+        serial = self.serials.get(key, -1) + 1
+        self.serials[key] = serial
+        return serial
 
     def order_for(self, category: str, received: datetime) -> dict:
         """The order the case is about; now and then a second case on an earlier order."""
@@ -690,7 +699,7 @@ def fold(plan: CasePlan, rules: sla.Rules, now: datetime, users: dict) -> dict:
     """The case row the plan's steps leave behind, as caseflow would write it (the tests compare)."""
     row = dict.fromkeys(_CASE_COLUMNS)
     row.update(state="new", waiting_for=None, summary="", flag=None, flag_note="", responsible_person="", cause="",
-               result="", buyer_feedback="", routed_to="", pauses=[], reopen_count=0, version=1)
+               result="", buyer_feedback="", routed_to="", pauses=[], reopen_count=0, duplicate_serial=0, version=1)
     row.update(plan.values)
     creator = users.get(plan.creator)
     row["created_by_id"] = creator.id if creator else None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, HiddenField, IntegerField, PasswordField, SelectField, StringField, SubmitField
+from wtforms import BooleanField, HiddenField, IntegerField, PasswordField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from forms.base import MAX_LIMIT, USERNAME_RULE, choices_from, money_places, password_rules, team_choices
+from forms.base import MAX_LIMIT, USERNAME_RULE, MoneyField, choices_from, coerce_id, money_places, password_rules, team_choices
 from models import ROLES, TEAM_FUNCTIONS, Team, User, db
 
 
@@ -18,8 +18,8 @@ class UserForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(), Length(max=64), USERNAME_RULE])
     display_name = StringField(_l("Name shown to colleagues"), validators=[DataRequired(), Length(max=64)])
     role = SelectField(_l("Role"), choices=choices_from(ROLES))
-    team_id = SelectField(_l("Team"), coerce=int)
-    compensation_limit = DecimalField(
+    team_id = SelectField(_l("Team"), coerce=coerce_id)
+    compensation_limit = MoneyField(
         _l("Compensation limit (yuan)"),
         places=2,
         validators=[Optional(), money_places, NumberRange(min=0, max=MAX_LIMIT, message=_l("From 0 to 1,000,000 yuan."))],
@@ -74,10 +74,10 @@ class SettingsForm(FlaskForm):
         _l("Refresh interval of live pages (seconds)"),
         validators=[InputRequired(), NumberRange(min=2, max=300, message=_l("From 2 to 300 seconds."))],
     )
-    limit_agent = DecimalField(_l("Default compensation limit: agent"), places=2, validators=[InputRequired(), money_places, NumberRange(min=0, max=MAX_LIMIT)])
-    limit_reviewer = DecimalField(_l("Default compensation limit: review specialist"), places=2, validators=[InputRequired(), money_places, NumberRange(min=0, max=MAX_LIMIT)])
-    limit_lead = DecimalField(_l("Default compensation limit: team lead"), places=2, validators=[InputRequired(), money_places, NumberRange(min=0, max=MAX_LIMIT)])
-    limit_manager = DecimalField(
+    limit_agent = MoneyField(_l("Default compensation limit: agent"), places=2, validators=[InputRequired(), money_places, NumberRange(min=0, max=MAX_LIMIT)])
+    limit_reviewer = MoneyField(_l("Default compensation limit: review specialist"), places=2, validators=[InputRequired(), money_places, NumberRange(min=0, max=MAX_LIMIT)])
+    limit_lead = MoneyField(_l("Default compensation limit: team lead"), places=2, validators=[InputRequired(), money_places, NumberRange(min=0, max=MAX_LIMIT)])
+    limit_manager = MoneyField(
         _l("Default compensation limit: shop manager"),
         places=2,
         validators=[Optional(), money_places, NumberRange(min=0, max=MAX_LIMIT)],

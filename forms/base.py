@@ -7,17 +7,40 @@ from decimal import Decimal
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectMultipleField, SubmitField
+from wtforms import DecimalField, HiddenField, SelectMultipleField, SubmitField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Regexp, StopValidation, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from models import PERMISSIONS, PLATFORMS, Shop, Team, User, db
+from models import MAX_ID, PERMISSIONS, PLATFORMS, Shop, Team, User, db
 
 USERNAME_RULE = Regexp(r"^[A-Za-z0-9_.-]+$", message=_l("Use letters, digits, dot, dash or underscore only."))
 
 
 MAX_LIMIT = Decimal("1000000")
+MONEY_CEILING = Decimal("1E12")  # far above any range checked below, small enough to quantize to fen
+
+
+def coerce_id(value) -> int:
+    """An id from a form: a whole number a database id can be; anything else is not a valid choice."""
+    number = int(value)
+    if not 0 <= number <= MAX_ID:
+        raise ValueError("id out of range")
+    return number
+
+
+class MoneyField(DecimalField):
+    """Yuan as a finite Decimal. 'NaN', 'Infinity' and '1e309' are refused here, before any check compares them."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("places", 2)
+        super().__init__(label, validators, **kwargs)
+
+    def process_formdata(self, valuelist):
+        super().process_formdata(valuelist)
+        if self.data is not None and (not self.data.is_finite() or abs(self.data) >= MONEY_CEILING):
+            self.data = None
+            raise ValueError(str(_l("Enter an amount in yuan, such as 12.50.")))
 
 
 def money_places(form, field):

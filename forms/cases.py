@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
-    DecimalField,
     HiddenField,
     IntegerField,
     SelectField,
@@ -20,23 +21,35 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from cases.labels import CASE_CATEGORIES, CASE_KINDS, FLAGS, PRIORITIES, RESPONSIBILITIES, WAITING_FOR
-from forms.base import MONEY_RANGE, MultiCheckboxField, choices_from, money_places, optional_choices, shop_choices, worker_choices
+from forms.base import (
+    MONEY_RANGE,
+    MoneyField,
+    MultiCheckboxField,
+    choices_from,
+    coerce_id,
+    money_places,
+    optional_choices,
+    shop_choices,
+    worker_choices,
+)
+
+PHONE = re.compile(r"^[0-9+\- ]*$")
 
 
 class CaseForm(FlaskForm):
     """Create or edit a case."""
 
-    shop_id = SelectField(_l("Shop"), coerce=int)
+    shop_id = SelectField(_l("Shop"), coerce=coerce_id)
     order_no = StringField(_l("Order number"), validators=[DataRequired(), Length(max=64)])
     platform_case_id = StringField(_l("Platform after-sales number"), validators=[Optional(), Length(max=64)])
     buyer_nick = StringField(_l("Buyer nickname"), validators=[DataRequired(), Length(max=64)])
-    buyer_phone = StringField(_l("Buyer phone"), validators=[Optional(), Length(max=32), Regexp(r"^[0-9+\- ]*$", message=_l("Digits, +, - and spaces only."))])
+    buyer_phone = StringField(_l("Buyer phone"), validators=[Optional(), Length(max=32)])
     kind = SelectField(_l("Kind"), choices=choices_from(CASE_KINDS))
     category = SelectField(_l("Problem category"), choices=choices_from(CASE_CATEGORIES))
     priority = SelectField(_l("Priority"), coerce=int, choices=[SelectChoice(k, v) for k, v in PRIORITIES.items()], default=2)
-    assignee_id = SelectField(_l("Assignee"), coerce=int)
-    order_amount = DecimalField(_l("Order amount (yuan)"), places=2, validators=[InputRequired(), money_places, MONEY_RANGE])
-    refund_amount = DecimalField(_l("Refund amount (yuan)"), places=2, validators=[Optional(), money_places, MONEY_RANGE])
+    assignee_id = SelectField(_l("Assignee"), coerce=coerce_id)
+    order_amount = MoneyField(_l("Order amount (yuan)"), places=2, validators=[InputRequired(), money_places, MONEY_RANGE])
+    refund_amount = MoneyField(_l("Refund amount (yuan)"), places=2, validators=[Optional(), money_places, MONEY_RANGE])
     summary = TextAreaField(_l("What the buyer says"), validators=[Optional(), Length(max=500)])
     flag = SelectField(_l("Flag"), choices=optional_choices(FLAGS, _l("(no flag)")), default="")
     flag_note = StringField(_l("Flag note"), validators=[Optional(), Length(max=200)])
@@ -46,10 +59,20 @@ class CaseForm(FlaskForm):
     version = HiddenField()
     submit = SubmitField(_l("Save"))
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, masked_phone: str = "", **kwargs):
         super().__init__(*args, **kwargs)
         self.shop_id.choices = shop_choices()
         self.assignee_id.choices = worker_choices()
+        # Editing shows the stored number masked; sending the mask back unchanged keeps the number.
+        self.masked_phone = masked_phone
+
+    @property
+    def phone_unchanged(self) -> bool:
+        return bool(self.masked_phone) and (self.buyer_phone.data or "").strip() == self.masked_phone
+
+    def validate_buyer_phone(self, field):
+        if not self.phone_unchanged and not PHONE.match(field.data or ""):
+            raise ValidationError(_l("Digits, +, - and spaces only."))
 
     def validate_refund_amount(self, field):
         if field.data is not None and self.order_amount.data is not None and field.data > self.order_amount.data:
@@ -86,7 +109,7 @@ class MilestoneForm(FlaskForm):
 
 
 class AssignForm(FlaskForm):
-    assignee_id = SelectField(_l("Assignee"), coerce=int)
+    assignee_id = SelectField(_l("Assignee"), coerce=coerce_id)
     version = HiddenField()
 
     def __init__(self, *args, **kwargs):

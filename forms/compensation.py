@@ -6,18 +6,18 @@ from decimal import Decimal
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DecimalField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from compensation.labels import COMPENSATION_REASONS, PAYOUTS
-from forms.base import MAX_LIMIT, MONEY_RANGE, choices_from, money_places, shop_choices
+from forms.base import MAX_LIMIT, MONEY_RANGE, MoneyField, choices_from, coerce_id, money_places, shop_choices
 from models import CENT
 
 COMPENSATION_RANGE = NumberRange(min=CENT, max=Decimal("100000"), message=_l("Enter an amount above 0 and at most 100,000 yuan."))
 
 
 class CompensationForm(FlaskForm):
-    amount = DecimalField(_l("Amount (yuan)"), places=2, validators=[InputRequired(), money_places, COMPENSATION_RANGE])
+    amount = MoneyField(_l("Amount (yuan)"), places=2, validators=[InputRequired(), money_places, COMPENSATION_RANGE])
     reason = SelectField(_l("Reason"), choices=choices_from(COMPENSATION_REASONS))
     payout = SelectField(_l("Paid by"), choices=choices_from(PAYOUTS))
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=500)])
@@ -34,15 +34,15 @@ class PaidForm(FlaskForm):
 
 
 class RefundForm(FlaskForm):
-    amount = DecimalField(_l("Refund (yuan)"), places=2, validators=[InputRequired(), money_places, MONEY_RANGE])
+    amount = MoneyField(_l("Refund (yuan)"), places=2, validators=[InputRequired(), money_places, MONEY_RANGE])
     reason = StringField(_l("Why it differs from the proposal"), validators=[Optional(), Length(max=300)])
     version = HiddenField()
 
 
 class BudgetForm(FlaskForm):
-    shop_id = SelectField(_l("Shop"), coerce=int)
+    shop_id = SelectField(_l("Shop"), coerce=coerce_id)
     month = StringField(_l("Month"), validators=[DataRequired(), Regexp(r"^20\d\d-(0[1-9]|1[0-2])$", message=_l("A month such as 2026-11."))])
-    amount = DecimalField(_l("Budget (yuan)"), places=2, validators=[InputRequired(), money_places, MONEY_RANGE])
+    amount = MoneyField(_l("Budget (yuan)"), places=2, validators=[InputRequired(), money_places, MONEY_RANGE])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -50,7 +50,7 @@ class BudgetForm(FlaskForm):
 
 
 class LimitForm(FlaskForm):
-    compensation_limit = DecimalField(_l("Compensation limit (yuan)"), places=2,
+    compensation_limit = MoneyField(_l("Compensation limit (yuan)"), places=2,
                                       validators=[Optional(), money_places, NumberRange(min=0, max=MAX_LIMIT, message=_l("From 0 to 1,000,000 yuan."))])
     unlimited = BooleanField(_l("No limit"))
     version = HiddenField()

@@ -28,7 +28,7 @@ class UploadForm(FlaskForm):
         FileAllowed(["csv", "xlsx"], _l("Only CSV or Excel .xlsx files.")),
     ])
     platform = SelectField(_l("Platform"), choices=[SelectChoice(key, label) for key, label in PLATFORMS.items()])
-    shop_id = SelectField(_l("Shop for rows without a shop"), coerce=int, default=0)
+    shop_id = SelectField(_l("Shop for rows without a shop"), coerce=base.coerce_id, default=0)
     submit = SubmitField(_l("Preview"))
 
     def __init__(self, *args, max_bytes: int, max_rows: int, **kwargs):

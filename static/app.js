@@ -2,7 +2,10 @@
 // 1. keep what a person is typing, an open menu and the focus when a live region refreshes;
 // 2. keep countdowns current between refreshes (colours come from the server);
 // 3. copy a quick reply with one click; clear a note form once it is sent;
-// 4. say so when the server cannot be reached.
+// 4. say so when the server cannot be reached;
+// 5. poll only while the page is seen, and catch up at once when it is seen again.
+// No inline script and no eval anywhere (htmx runs with allowEval off): the pages send a
+// Content-Security-Policy with script-src 'self'.
 (function () {
   "use strict";
 
@@ -71,12 +74,15 @@
   });
 
   // The board's poll sends the ids of open card menus, so they come back open and filled.
-  window.openCardMenus = function () {
+  function openCardMenus() {
     return Array.prototype.map.call(
       document.querySelectorAll("#board details.card-actions[open]"),
       function (el) { return el.id.split("-")[1]; }
     ).join(",");
-  };
+  }
+  document.addEventListener("htmx:configRequest", function (event) {
+    if (event.detail.elt && event.detail.elt.id === "board") event.detail.parameters.open = openCardMenus();
+  });
 
   // --- 2. countdowns -----------------------------------------------------------------
   var formats = {};
@@ -176,5 +182,18 @@
     if (!event.detail.successful) return;
     var stale = document.querySelector("#flash [data-offline]");
     if (stale) stale.remove();
+  });
+
+  // --- 5. polls only while the page is seen ------------------------------------------------
+  // A live region polls with "every Ns"; a hidden tab skips those polls, and the region
+  // refreshes at once (its "refresh" trigger) when the tab is shown again.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    var polling = elt && elt.hasAttribute && elt.hasAttribute("data-live") && !event.detail.requestConfig.triggeringEvent;
+    if (polling && document.visibilityState !== "visible") event.preventDefault();
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState !== "visible" || !window.htmx) return;
+    document.querySelectorAll("[data-live]").forEach(function (el) { window.htmx.trigger(el, "refresh"); });
   });
 })();

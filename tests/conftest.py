@@ -49,6 +49,7 @@ def base_config(database_url: str) -> dict:
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "LOGIN_RATE_LIMIT": "30 per minute",
+        "FORBID_GET_WRITES": True,  # any view that writes during a GET fails the test that opens it
     }
 
 

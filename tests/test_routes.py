@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from app import create_app
-from models import PERMISSIONS, ROLES
+from models import PERMISSIONS, ROLES, Setting, db
 
 PUBLIC_ENDPOINTS = {"static", "auth.login", "main.ping"}
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
@@ -88,3 +88,28 @@ def test_roles_without_the_permission_are_refused(login_as, rule, role):
     else:
         response = client.post_form(_path(rule))
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("rule", GET_RULES, ids=lambda r: r.endpoint)
+def test_every_page_sends_a_policy_without_inline_scripts(login_as, make_case, rule):
+    make_case()
+    response = login_as("lead").get(_path(rule))
+    policy = response.headers.get("Content-Security-Policy", "")
+    directives = dict((part.strip().split(" ", 1) + [""])[:2] for part in policy.split(";") if part.strip())
+    assert directives.get("script-src") == "'self'" and directives.get("object-src") == "'none'"
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "frame-ancestors 'none'" in policy
+
+
+def test_a_view_that_writes_during_a_get_fails_loudly(make_app):
+    """The guard every test runs under (FORBID_GET_WRITES): a GET that writes is a failure, not a habit."""
+    app = make_app()
+
+    @app.route("/_writes_on_get")
+    def writes_on_get():
+        db.session.add(Setting(key="poll_seconds", value="5"))
+        db.session.commit()
+        return "written"
+
+    with pytest.raises(RuntimeError, match="during a GET"):
+        app.test_client().get("/_writes_on_get")

@@ -102,6 +102,9 @@ def test_two_admins_editing_the_same_account_never_overwrite_each_other(app, log
 
 
 def test_deactivating_keeps_history_and_blocks_login(app, login_as):
+    agent_browser = app.test_client()
+    response = agent_browser.post_form("/auth/login", {"username": "agent", "password": TEST_PASSWORD, "remember": "y"})
+    remember = {cookie.key: cookie.value for cookie in agent_browser._cookies.values()}["remember_token"]
     client = login_as("admin")
     with app.app_context():
         agent_id = user_named("agent").id
@@ -117,6 +120,10 @@ def test_deactivating_keeps_history_and_blocks_login(app, login_as):
     assert "已停用" in client.get("/admin/users").get_data(as_text=True)
     other = app.test_client()
     assert other.post_form("/auth/login", {"username": "agent", "password": TEST_PASSWORD}).status_code == 200
+    assert response.status_code == 302 and agent_browser.get("/cases/").status_code == 302  # the open session ended
+    again = app.test_client()
+    again.set_cookie("remember_token", remember)
+    assert again.get("/cases/").status_code == 302  # and so did the remember cookie
 
 
 def test_admin_cannot_lock_themselves_out(app, login_as):

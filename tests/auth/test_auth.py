@@ -142,3 +142,41 @@ def test_change_password_works_and_ends_other_sessions(app, login_as):
     fresh = app.test_client()
     assert fresh.post_form("/auth/login", {"username": "agent", "password": TEST_PASSWORD}).status_code == 200
     assert fresh.post_form("/auth/login", {"username": "agent", "password": "new-pass-456"}).status_code == 302
+
+
+def _cookies(client) -> dict:
+    return {cookie.key: cookie.value for cookie in client._cookies.values()}
+
+
+def test_a_session_cookie_captured_before_logout_opens_nothing_after(app, client, auth):
+    auth.login("agent")
+    assert client.get("/cases/").status_code == 200
+    captured = _cookies(client)
+    client.post_form("/auth/logout")
+    thief = app.test_client()
+    for key, value in captured.items():
+        thief.set_cookie(key, value)
+    response = thief.get("/cases/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login")
+    assert thief.get("/counters", headers={"HX-Request": "true"}).status_code == 401
+
+
+def test_a_remember_cookie_captured_before_logout_opens_nothing_after(app, client, auth):
+    response = auth.login("agent", remember="y")
+    remember = [header for header in response.headers.getlist("Set-Cookie") if header.startswith("remember_token=")]
+    assert remember and "SameSite=Lax" in remember[0] and "HttpOnly" in remember[0]
+    token = _cookies(client)["remember_token"]
+    client.post_form("/auth/logout")
+    thief = app.test_client()
+    thief.set_cookie("remember_token", token)  # no session cookie: Flask-Login would log in from this one
+    response = thief.get("/cases/")
+    assert response.status_code == 302 and response.headers["Location"].startswith("/auth/login")
+
+
+def test_logging_out_is_in_the_timeline(app, client, auth):
+    auth.login("agent")
+    client.post_form("/auth/logout")
+    with app.app_context():
+        from models import TimelineEvent
+        event = db.session.scalar(db.select(TimelineEvent).where(TimelineEvent.action == "logged_out"))
+        assert event is not None and event.actor.username == "agent"

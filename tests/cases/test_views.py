@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
+from markupsafe import escape
 
 from models import Case, CaseEvidence, TimelineEvent, db, set_setting
 
@@ -361,3 +362,88 @@ def test_settings_change_reaches_the_poll_interval(app, login_as):
         set_setting("poll_seconds", 7)
         db.session.commit()
     assert "every 7s" in login_as("agent").get("/cases/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"order_amount": "NaN", "refund_amount": "10"}, {"order_amount": "10", "refund_amount": "NaN"},
+    {"order_amount": "-Infinity", "refund_amount": "10"}, {"order_amount": "1e309", "refund_amount": "10"},
+    {"shop_id": str(2**64)}, {"assignee_id": "99999999999999999999"}, {"priority": str(2**70)},
+])
+def test_out_of_range_numbers_are_form_errors(app, login_as, overrides):
+    response = login_as("agent").post_form("/cases/new", _case_form(app, **overrides))
+    assert response.status_code == 200 and 'class="error"' in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Case)) == 0
+
+
+@pytest.mark.parametrize("path", ["/cases/99999999999999999999", f"/cases/{2**63}", "/cases/99999999999999999999/edit",
+                                  "/cases/1/evidence/99999999999999999999", "/compensation/99999999999999999999/approve"])
+def test_ids_beyond_the_database_are_404(login_as, path):
+    client = login_as("lead")
+    response = client.post_form(path, {}) if path.endswith("approve") else client.get(path)
+    assert response.status_code == 404
+
+
+def test_list_page_far_beyond_the_end_is_empty_not_an_error(login_as, make_case):
+    make_case()
+    for page in ("99999999999999999999", "-3", "abc"):
+        assert login_as("agent").get(f"/cases/list?page={page}").status_code == 200
+
+
+def test_edit_form_shows_the_phone_masked_and_keeps_it(app, login_as, make_case):
+    case_id = make_case(buyer_phone="13812345678")
+    client = login_as("agent")
+    page = client.get(f"/cases/{case_id}/edit").get_data(as_text=True)
+    assert "13812345678" not in page and 'value="138****5678"' in page
+    form = {name: value for name, value in re.findall(r'<(?:input|textarea)[^>]*name="([a-z_]+)"[^>]*value="([^"]*)"', page)}
+    form.update(buyer_nick="小王改名", kind="refund_only", category="other", priority="2", assignee_id="0", flag="")
+    with app.app_context():
+        form["shop_id"] = str(db.session.get(Case, case_id).shop_id)
+    assert client.post_form(f"/cases/{case_id}/edit", form).status_code == 302
+    with app.app_context():
+        case = db.session.get(Case, case_id)
+        assert case.buyer_nick == "小王改名" and case.buyer_phone == "13812345678"  # the mask sent back keeps the number
+    page = client.get(f"/cases/{case_id}/edit").get_data(as_text=True)
+    assert "13812345678" not in page
+    form.update(buyer_phone="13900002222", version=re.search(r'name="version" type="hidden" value="(\d+)"', page).group(1))
+    response = client.post_form(f"/cases/{case_id}/edit", form)
+    assert response.status_code == 302, re.findall(r'class="error">([^<]*)<', response.get_data(as_text=True))
+    with app.app_context():
+        assert db.session.get(Case, case_id).buyer_phone == "13900002222"  # a new number replaces it
+
+
+@pytest.mark.parametrize("step", ["<script>alert('x')</script>", "<img src=x onerror=alert(1)>", "满意度低于80%时升级组长",
+                                  "%(name)s 与 %s 都只是文字"])
+def test_procedure_text_is_shown_as_typed(app, login_as, make_case, step):
+    case_id = make_case(category="extra_item")
+    lead = login_as("lead")
+    version = re.search(r'name="version" type="hidden" value="(\d+)"', lead.get("/cases/procedures/extra_item").get_data(as_text=True)).group(1)
+    lead.post_form("/cases/procedures/extra_item", {"steps": f"{step}\n登记", "quick_replies": step, "version": version})
+    for url in (f"/cases/{case_id}", "/cases/procedures", "/cases/procedures/extra_item"):
+        response = lead.get(url)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 200, url
+        assert "<script>alert" not in html and "<img src=x" not in html, url
+        assert html.count(escape(step)) >= 1, url
+    lead.post_form(f"/cases/{case_id}/tick", {"step": step, "done": "1"}, headers=HX)
+    assert escape(step) in lead.get(f"/cases/{case_id}").get_data(as_text=True)
+
+
+def test_evidence_names_are_cleaned_and_download_with_any_name(app, login_as, make_case):
+    case_id = make_case()
+    client = login_as("agent")
+    # As a hostile client sends it: the RFC 2231 form of the name carries CR, LF and NUL.
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{client.csrf_token('/auth/password')}\r\n"
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''%E5%9D%8F%0D%0A%E4%BA%86%00.png\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode() + PNG + f"\r\n--{boundary}--\r\n".encode()
+    client.post(f"/cases/{case_id}/evidence", data=body, content_type=f"multipart/form-data; boundary={boundary}")
+    with app.app_context():
+        item = db.session.scalar(sa.select(CaseEvidence).where(CaseEvidence.case_id == case_id))
+        assert item.original_name == "坏了.png"
+        item.original_name = "old\r\nname.png"  # stored before names were cleaned
+        db.session.commit()
+        evidence_id = item.id
+    served = client.get(f"/cases/{case_id}/evidence/{evidence_id}")
+    assert served.status_code == 200 and served.data == PNG
+    assert "\n" not in served.headers["Content-Disposition"] and "oldname.png" in served.headers["Content-Disposition"]

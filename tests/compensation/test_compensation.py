@@ -317,3 +317,59 @@ def test_limits_are_changed_by_managers_and_audited(app, make_case):
     assert "agent name 的补偿权限：20.00 → 50.00" in page
     case_id = make_case()
     assert "在您的权限内" in ask(client_for(app, "agent"), case_id, "45").get_data(as_text=True)
+
+
+def test_case_page_views_racing_a_decision_never_fail(app, make_case):
+    """Opening the case page writes nothing, so a decision at the same moment cannot make it a 500."""
+    case_id = make_case()
+    agent, lead = client_for(app, "agent"), client_for(app, "lead")
+    for amount in ("50", "60", "70"):
+        ask(agent, case_id, amount)
+    items = []
+    with app.app_context():
+        items = [(item.id, item.version) for item in db.session.scalars(sa.select(Compensation).where(Compensation.case_id == case_id))]
+    statuses, barrier = [], threading.Barrier(2)
+
+    def view():
+        barrier.wait()
+        for _ in range(15):
+            statuses.append(agent.get(f"/cases/{case_id}").status_code)
+
+    def decide():
+        barrier.wait()
+        for item_id, version in items:
+            statuses.append(lead.post_form(f"/compensation/{item_id}/approve", {"version": version}, headers=HX).status_code)
+
+    threads = [threading.Thread(target=view), threading.Thread(target=decide)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses and set(statuses) == {200}
+    assert {only(app, id=item_id).status for item_id, _ in items} == {"approved"}
+
+
+def test_a_decision_redirects_only_inside_the_app(app, make_case):
+    case_id = make_case()
+    ask(client_for(app, "agent"), case_id, "50")
+    lead = client_for(app, "lead")
+    for back in ("https://example.org/", "//example.org/x", "javascript:alert(1)", "/\\example.org"):
+        item = only(app, case_id=case_id)
+        response = lead.post_form(f"/compensation/{item.id}/reject", {"version": item.version, "back": back})
+        assert response.status_code == 302
+        assert response.headers["Location"] == "/compensation/", back
+    item = only(app, case_id=case_id)
+    assert item.status == "rejected"
+    response = lead.post_form(f"/compensation/{item.id}/reject", {"version": item.version, "back": f"/cases/{case_id}"})
+    assert response.headers["Location"] == f"/cases/{case_id}"  # our own pages are fine
+
+
+def test_a_decision_from_a_stale_page_says_what_happened_meanwhile(app, make_case):
+    case_id = make_case()
+    ask(client_for(app, "agent"), case_id, "50")
+    item = only(app, case_id=case_id)
+    lead, manager = client_for(app, "lead"), client_for(app, "manager")
+    assert manager.post_form(f"/compensation/{item.id}/approve", {"version": item.version}, headers=HX).status_code == 200
+    stale = lead.post_form(f"/compensation/{item.id}/reject", {"version": item.version}, headers=HX)
+    assert stale.status_code == 200 and "这个申请刚被修改过（当前：已批准）" in stale.get_data(as_text=True)
+    assert only(app, case_id=case_id).status == "approved"

@@ -10,6 +10,7 @@ import io
 import itertools
 import os
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -748,9 +749,13 @@ def test_preview_then_confirm(app, login_as):
     assert "2 created, 0 updated, 0 unchanged." in client.get("/cases/").get_data(as_text=True)
     with app.app_context():
         assert case_count() == 2
-    # the upload is gone: a second confirm cannot run it again
+    # a second confirm (a double click) imports nothing and says what the first did
     response = client.post_form("/cases/import/confirm", {"token": token_of(html)}, follow_redirects=True)
-    assert "expired or was already imported" in response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "This file was imported already by" in response.get_data(as_text=True)
+    assert "2 created, 0 updated, 0 unchanged. Nothing was imported again." in response.get_data(as_text=True)
+    with app.app_context():
+        assert case_count() == 2
 
 
 def test_preview_escapes_imported_text(login_as):
@@ -945,3 +950,55 @@ def test_xlsx_template(login_as):
     assert workbook["说明"].max_row == 1 + len(case_import.TEMPLATE_FIELDS)
     table = read_table(response.data, "template.xlsx")
     assert make_plan(table=table).columns.missing == []
+
+
+ROWS_WITHOUT_CASE_NUMBERS = [[f"30{n:03d}", f"买家{n}", "仅退款", "测试天猫店"] for n in range(40)]
+
+
+def test_one_preview_confirmed_from_two_threads_imports_each_row_once(app, login_as):
+    """A double click, or two servers: one confirmation imports, the other is told so; never a 500."""
+    client = in_english(login_as("agent"))
+    token = token_of(upload(client, csv_bytes([HEADER, *ROWS_WITHOUT_CASE_NUMBERS])).get_data(as_text=True))
+    second = app.test_client()
+    with client.session_transaction() as session, second.session_transaction() as copy:
+        copy.update(dict(session))  # the same person, the same browser session, two requests at once
+    barrier, answers = threading.Barrier(2), []
+
+    def confirm(each):
+        barrier.wait()
+        answers.append(each.post_form("/cases/import/confirm", {"token": token}, follow_redirects=True))
+
+    threads = [threading.Thread(target=confirm, args=(each,)) for each in (client, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [answer.status_code for answer in answers] == [200, 200]
+    texts = " ".join(answer.get_data(as_text=True) for answer in answers)
+    assert "40 created, 0 updated, 0 unchanged." in texts
+    assert "This file is being imported right now" in texts or "This file was imported already" in texts
+    with app.app_context():
+        assert case_count() == 40
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(TimelineEvent).where(TimelineEvent.action == "imported")) == 1
+
+
+def test_two_previews_of_the_same_rows_cannot_both_create_them(app, login_as):
+    """Rows without a platform case number: the natural key's unique index refuses the second import."""
+    first = in_english(login_as("agent"))
+    rows = csv_bytes([HEADER, *ROWS_WITHOUT_CASE_NUMBERS[:5]])
+    token_a = token_of(upload(first, rows).get_data(as_text=True))
+    token_b = token_of(upload(first, rows).get_data(as_text=True))  # previewed before either was confirmed
+    assert first.post_form("/cases/import/confirm", {"token": token_a}).status_code == 302
+    response = first.post_form("/cases/import/confirm", {"token": token_b})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200  # the new preview, not an error page
+    assert "changed since the preview" in html or "Someone changed the same cases" in html
+    with app.app_context():
+        assert case_count() == 5
+        # and under the preview check, the database itself: the same key cannot be stored twice
+        case = db.session.scalar(sa.select(Case).limit(1))
+        db.session.add(Case(shop_id=case.shop_id, platform=case.platform, order_no=case.order_no, buyer_nick="x",
+                            kind=case.kind, category="other", pauses=[]))
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.flush()
+        db.session.rollback()
