@@ -6,7 +6,7 @@ import sqlite3
 from zoneinfo import ZoneInfo
 
 import sqlalchemy.orm as so
-from flask import Flask, current_app, flash, g, has_request_context, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, g, has_request_context, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import event
@@ -66,6 +66,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     @app.before_request
     def mark_dispatching():
         g.dispatching = True
+
+    @app.before_request
+    def refuse_nul():
+        """A NUL character is never text a person typed, and PostgreSQL cannot store or compare it: refuse it."""
+        for values in (request.args, request.form):
+            if any("\x00" in key or "\x00" in value for key, value in values.items(multi=True)):
+                abort(400)
 
     @app.after_request
     def security_headers(response):

@@ -113,3 +113,11 @@ def test_a_view_that_writes_during_a_get_fails_loudly(make_app):
 
     with pytest.raises(RuntimeError, match="during a GET"):
         app.test_client().get("/_writes_on_get")
+
+
+def test_a_nul_character_is_refused_before_any_query(login_as):
+    """PostgreSQL cannot hold a NUL; no typed text has one. A 400, on both databases, never a 500."""
+    client = login_as("lead")
+    assert client.get("/cases/list?q=a%00b").status_code == 400
+    assert client.post_form("/cases/export.csv", {"phones": "full", "q": "a\x00b"}).status_code == 400
+    assert client.get("/cases/list?q=ab").status_code == 200
