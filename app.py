@@ -24,6 +24,8 @@ from cases import sentences as case_sentences
 from compensation import labels as compensation_labels
 from compensation import sentences as compensation_sentences
 from extensions import babel, csrf, htmx, limiter, login_manager, migrate
+from handoffs import labels as handoff_labels
+from handoffs import sentences as handoff_sentences
 from models import MAX_ID, db, load_user_from_session_id, render_migration_item
 
 
@@ -55,13 +57,16 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     for module in (errors, auth, main, cases, imports, compensation, reviews, handoffs, scoring, admin):
         app.register_blueprint(module.bp)
+    app.register_blueprint(handoffs.link_bp)
 
     # Each area's words: the timeline's sentences and the label tables its templates use.
     timeline.register(case_sentences.SENTENCES, field_labels=case_sentences.FIELD_LABELS, value_labels=case_sentences.VALUE_LABELS)
     timeline.register(compensation_sentences.SENTENCES)
+    timeline.register(handoff_sentences.SENTENCES)
     templating.install(app, select_locale)
     templating.register_labels(app, {**case_labels.TEMPLATE_LABELS, "procedure_text": case_procedures.text_of})
     templating.register_labels(app, compensation_labels.TEMPLATE_LABELS)
+    templating.register_labels(app, handoff_labels.TEMPLATE_LABELS)
 
     @app.before_request
     def mark_dispatching():
@@ -140,6 +145,8 @@ def _sqlite_pragmas(dbapi_connection, connection_record):
 
 def select_locale() -> str:
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():  # the command line, the scheduler: the shop's language
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if current_user and current_user.is_authenticated and current_user.locale in languages:
         return current_user.locale
     if session.get("locale") in languages:

@@ -50,6 +50,8 @@ def settings_from_environment(instance_path: str) -> dict:
         # e.g. RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379 for several workers.
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # Outside parties' secret links: a person opens a few pages; a guesser needs billions of tries.
+        "LINK_RATE_LIMIT": env.get("LINK_RATE_LIMIT", "30 per minute"),
         "SESSION_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "") == "1",
         "REMEMBER_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "") == "1",
         "EVIDENCE_DIR": env.get("EVIDENCE_DIR") or str(Path(instance_path) / "evidence"),

@@ -23,5 +23,5 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 @limiter.request_filter
 def _only_login_is_limited() -> bool:
-    """Skip the limiter's bookkeeping on every route but login, the only one it limits."""
-    return request.endpoint != "auth.login"
+    """Skip the limiter's bookkeeping on every route but the ones it limits: login and outside parties' links."""
+    return not (request.endpoint == "auth.login" or (request.endpoint or "").startswith("handoff_links."))

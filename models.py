@@ -90,6 +90,8 @@ PERMISSIONS = {
     "manage_limits": {"admin", "manager"},
     "manage_users": {"admin"},
     "manage_settings": {"admin", "manager"},
+    "work_handoffs": {"agent", "reviewer", "lead", "manager"},  # raise, acknowledge, follow up, close
+    "lead_handoffs": {"lead", "manager"},  # due times per kind, every team's items, uncovered cases
 }
 
 TEAM_FUNCTIONS = {
@@ -133,6 +135,9 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "limit_lead": "200",
     "limit_manager": None,  # None: no limit
     "limit_admin": "0",
+    "handoff_ack_minutes": 120,  # not acknowledged this long after it was raised: flagged
+    "handoff_due_hours": {},  # kind -> hours to a due time, over handoffs.labels.DEFAULT_DUE_HOURS
+    "handoff_link_hours": 72,  # how long an outside party's link opens its item
 }
 
 
@@ -633,3 +638,106 @@ class CompensationBudget(db.Model):
     amount: so.Mapped[Decimal] = so.mapped_column(MONEY)
 
     __table_args__ = (sa.UniqueConstraint("shop_id", "month"),)
+
+
+# --- the cross-team handoff sheet --------------------------------------------------
+
+
+class Handoff(db.Model):
+    """One item of the handoff sheet: what one team asks of another, keyed by order number and/or case."""
+
+    __tablename__ = "handoffs"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(24))
+    state: so.Mapped[str] = so.mapped_column(sa.String(16), default="open")
+    raised_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    raised_team_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("teams.id"), index=True)
+    owed_team_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("teams.id"), index=True)
+    owed_user_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    case_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("cases.id"), index=True)
+    order_no: so.Mapped[str] = so.mapped_column(sa.String(64), default="", index=True)
+    request: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    due_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    major: so.Mapped[bool] = so.mapped_column(default=False)  # a major complaint: a late acknowledgement alerts the lead
+    # what some kinds carry
+    invoice_details: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    items_to_send: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
+    return_tracking_no: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    address: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
+    appointment_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    contact_phone: so.Mapped[str] = so.mapped_column(sa.String(32), default="")  # shown to an outside party only if shared
+    share_phone: so.Mapped[bool] = so.mapped_column(default=False)
+    # the loop
+    acknowledged_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    acknowledged_by: so.Mapped[str] = so.mapped_column(sa.String(64), default="")  # a name: outside parties have no account
+    expected_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    done_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    done_note: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    sent_back_count: so.Mapped[int] = so.mapped_column(default=0)
+    accepted_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)  # a shift handoff: when the receiver took it
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: so.Mapped[int] = so.mapped_column(default=1)
+
+    raised_by: so.Mapped[User | None] = so.relationship(foreign_keys=[raised_by_id])
+    raised_team: so.Mapped[Team | None] = so.relationship(foreign_keys=[raised_team_id])
+    owed_team: so.Mapped[Team] = so.relationship(foreign_keys=[owed_team_id])
+    owed_user: so.Mapped[User | None] = so.relationship(foreign_keys=[owed_user_id])
+    case: so.Mapped[Case | None] = so.relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (sa.Index("ix_handoffs_state_due", "state", "due_at"),)
+
+    @property
+    def reference(self) -> str:
+        return f"H{self.id}"
+
+
+class ShiftCase(db.Model):
+    """A case handed over at the end of a shift, with the note for the colleague who takes it."""
+
+    __tablename__ = "shift_cases"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    handoff_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("handoffs.id"), index=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id"), index=True)
+    note: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+
+    case: so.Mapped[Case] = so.relationship()
+
+    __table_args__ = (sa.UniqueConstraint("handoff_id", "case_id"),)
+
+
+class HandoffFile(db.Model):
+    """A photo or video added to a handoff (by a team or an outside party), checked like case evidence."""
+
+    __tablename__ = "handoff_files"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    handoff_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("handoffs.id"), index=True)
+    original_name: so.Mapped[str] = so.mapped_column(sa.String(200))
+    stored_name: so.Mapped[str] = so.mapped_column(sa.String(80), unique=True)
+    content_type: so.Mapped[str] = so.mapped_column(sa.String(40))
+    size_bytes: so.Mapped[int] = so.mapped_column()
+    added_by: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    added_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class HandoffLink(db.Model):
+    """An outside party's secret link to one handoff. Only a hash of the token is kept."""
+
+    __tablename__ = "handoff_links"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    handoff_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("handoffs.id"), index=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    party: so.Mapped[str] = so.mapped_column(sa.String(64))  # who holds it, e.g. 万师傅 张师傅
+    created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    expires_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    revoked_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    handoff: so.Mapped[Handoff] = so.relationship()

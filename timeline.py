@@ -71,4 +71,5 @@ register({
     "updated": lambda event, d: _("Changed %(changes)s.", changes=changes_text(d.get("changes", {}))),
     "password_changed": lambda event, d: _("Changed their password."),
     "logged_out": lambda event, d: _("Logged out."),
+    "logged_in": lambda event, d: _("Logged in."),
 })

@@ -48,7 +48,9 @@ def login():
             chosen_locale = session.get("locale")
             if chosen_locale and user.locale != chosen_locale:
                 user.locale = chosen_locale
-                db.session.commit()
+            # Who is at work today (a lead's uncovered-cases list) and an audit of access.
+            record(user, "user", user.id, "logged_in")
+            db.session.commit()
             login_user(user, remember=form.remember.data)
             return redirect(safe_target(next_page, url_for("main.index")))
     return render_template("auth/login.html", form=form)

@@ -36,6 +36,8 @@ from forms.cases import (
     TickForm,
 )
 from forms.compensation import CompensationForm, PaidForm, RefundForm
+from forms.handoffs import RouteForm
+from handoffs import flow as handoff_flow
 from live import HeaderCounter
 from models import (
     CENT,
@@ -45,7 +47,6 @@ from models import (
     Procedure,
     Shop,
     SlaPolicy,
-    Team,
     TimelineEvent,
     User,
     UserError,
@@ -166,7 +167,7 @@ def detail_context(case: Case, now: datetime) -> dict:
         "flag_form": FlagForm(formdata=None, flag=case.flag or "", flag_note=case.flag_note, version=case.version),
         "evidence_form": EvidenceForm(formdata=None), "poll_seconds": live.poll_seconds(),
         "masked_phone": flow.mask_phone(case.buyer_phone),
-        "team_names": db.session.scalars(sa.select(Team.name).where(Team.active).order_by(Team.name)).all(),
+        "handoffs": handoff_flow.of_case(case.id), "route_form": RouteForm(formdata=None, version=case.version),
         **compensation_section(case),
     }
 
@@ -339,6 +340,8 @@ def change_state(case_id):
     def apply(case):
         closure = {"responsibility": form.responsibility.data, "person": form.person.data, "cause": form.cause.data,
                    "result": form.result.data, "buyer_feedback": form.buyer_feedback.data}
+        if form.target.data == "closed":
+            handoff_flow.check_case_closing(case, form.handoffs_reason.data or "", current_user)
         flow.change_state(case, form.target.data, current_user, sla.load_rules(), utcnow(),
                               waiting_for=form.waiting_for.data or None, closure=closure, note=form.note.data or "")
 
@@ -351,6 +354,8 @@ def milestone(case_id):
     form = MilestoneForm()
 
     def apply(case):
+        if form.milestone.data == "routed":  # routing makes a handoff: handoffs.route
+            raise flow.CaseRuleError(_l("Route the case to a team with the routing form."))
         flow.mark_milestone(case, form.milestone.data, current_user, sla.load_rules(), utcnow(), form.detail.data or "")
 
     return run_action(case_id, form, apply, _("Recorded."))

@@ -10,7 +10,7 @@ from flask import abort, flash, make_response, redirect, render_template, reques
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from models import db
+from models import MAX_ID, db
 
 
 def permission_required(permission: str):
@@ -64,6 +64,11 @@ def page_number() -> int:
     """?page= as a page a list can have: 1 for anything missing, odd or absurdly large."""
     raw = request.args.get("page", "")
     return min(int(raw), MAX_PAGE) if raw.isdigit() and int(raw) > 0 else 1
+
+
+def parse_id(text: str | None) -> int | None:
+    """An id from a query or form value, or None when it is not one a database row can have."""
+    return int(text) if text and text.isdigit() and int(text) <= MAX_ID else None
 
 
 def get_or_404(model, object_id):

@@ -48,7 +48,8 @@ def clean_name(name: str | None) -> str:
     return kept[:MAX_NAME] or "file"
 
 
-def store(case: Case, upload, actor: User) -> CaseEvidence:
+def save_upload(upload, prefix: str) -> dict:
+    """Check a photo or video by its bytes and keep it under EVIDENCE_DIR; returns the columns a file row needs."""
     data = upload.read(VIDEO_LIMIT + 1)
     if not data:
         raise EvidenceRefused(_l("The file is empty."))
@@ -58,17 +59,25 @@ def store(case: Case, upload, actor: User) -> CaseEvidence:
     limit = VIDEO_LIMIT if content_type.startswith("video/") else IMAGE_LIMIT
     if len(data) > limit:
         raise EvidenceRefused(_l("The file is larger than %(mb)s MB.", mb=limit // (1024 * 1024)))
-    stored_name = f"{case.id}-{secrets.token_hex(12)}.{EXTENSIONS[content_type]}"
-    item = CaseEvidence(case_id=case.id, original_name=clean_name(upload.filename),
-                        stored_name=stored_name, content_type=content_type, size_bytes=len(data), uploaded_by_id=actor.id)
-    path = path_of(item)
+    stored_name = f"{prefix}-{secrets.token_hex(12)}.{EXTENSIONS[content_type]}"
+    path = path_for(stored_name)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
+    return {"original_name": clean_name(upload.filename), "stored_name": stored_name, "content_type": content_type,
+            "size_bytes": len(data)}
+
+
+def store(case: Case, upload, actor: User) -> CaseEvidence:
+    item = CaseEvidence(case_id=case.id, uploaded_by_id=actor.id, **save_upload(upload, str(case.id)))
     db.session.add(item)
     return item
 
 
-def path_of(item: CaseEvidence) -> Path:
-    """Where the file lives: EVIDENCE_DIR, by default instance/evidence/."""
+def path_for(stored_name: str) -> Path:
+    """Where a kept file lives: EVIDENCE_DIR, by default instance/evidence/."""
     folder = current_app.config.get("EVIDENCE_DIR") or Path(current_app.instance_path) / "evidence"
-    return Path(folder) / item.stored_name
+    return Path(folder) / stored_name
+
+
+def path_of(item) -> Path:
+    return path_for(item.stored_name)

@@ -89,6 +89,7 @@ class StateForm(FlaskForm):
     cause = TextAreaField(_l("Cause"), validators=[Optional(), Length(max=2000)])
     result = TextAreaField(_l("What was done"), validators=[Optional(), Length(max=2000)])
     buyer_feedback = TextAreaField(_l("Buyer feedback"), validators=[Optional(), Length(max=2000)])
+    handoffs_reason = TextAreaField(_l("Why close with handoffs still open"), validators=[Optional(), Length(max=1000)])
     version = HiddenField()
 
 

@@ -3,7 +3,8 @@
 // 2. keep countdowns current between refreshes (colours come from the server);
 // 3. copy a quick reply with one click; clear a note form once it is sent;
 // 4. say so when the server cannot be reached;
-// 5. poll only while the page is seen, and catch up at once when it is seen again.
+// 5. poll only while the page is seen, and catch up at once when it is seen again;
+// 6. on a new handoff, preselect the team its kind goes to.
 // No inline script and no eval anywhere (htmx runs with allowEval off): the pages send a
 // Content-Security-Policy with script-src 'self'.
 (function () {
@@ -195,5 +196,16 @@
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState !== "visible" || !window.htmx) return;
     document.querySelectorAll("[data-live]").forEach(function (el) { window.htmx.trigger(el, "refresh"); });
+  });
+
+  // --- 6. a new handoff: choosing a kind preselects the team it goes to ----------------------
+  document.addEventListener("change", function (event) {
+    var kind = event.target;
+    var form = kind.form;
+    if (kind.name !== "kind" || !form || !form.dataset.kindTeams) return;
+    var teams = {};
+    try { teams = JSON.parse(form.dataset.kindTeams); } catch (e) { return; }
+    var team = form.elements.namedItem("owed_team_id");
+    if (team && teams[kind.value]) team.value = String(teams[kind.value]);
   });
 })();

@@ -37,6 +37,7 @@ TEST_USERS = {
     "manager": ("manager", "aftersales"),
     "admin": ("admin", None),
     "warehouse": ("agent", "warehouse"),
+    "presales": ("agent", "presales"),
 }
 TEST_SHOPS = [("tmall", "测试天猫店"), ("jd_pop", "测试京东店"), ("douyin", "测试抖音店")]
 
@@ -49,6 +50,7 @@ def base_config(database_url: str) -> dict:
         "SECRET_KEY": "test-secret-key",
         "SQLALCHEMY_DATABASE_URI": database_url,
         "LOGIN_RATE_LIMIT": "30 per minute",
+        "LINK_RATE_LIMIT": "10000 per minute",  # tests/handoffs/test_links.py sets a low one to see it work
         "FORBID_GET_WRITES": True,  # any view that writes during a GET fails the test that opens it
     }
 
