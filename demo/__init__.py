@@ -11,13 +11,14 @@ from datetime import datetime
 from demo.accounts import DEMO_PASSWORD, SHOPS, create_accounts, demo_logins
 from demo.cases import create_cases
 from demo.compensation import create_compensations
+from demo.handoffs import create_handoffs
 from models import utcnow
 
 __all__ = ["DEMO_PASSWORD", "create", "demo_logins"]
 
 
 def create(case_count: int = 200, seed: int = 7, *, now: datetime | None = None, bulk: bool | None = None) -> str:
-    """Shops, staff and ``case_count`` cases; the same seed (and database) gives the same data.
+    """Shops, staff, ``case_count`` cases and their work; the same seed (and database) gives the same data.
 
     ``now`` (default: the clock) is when the data is loaded; ``bulk`` forces or forbids the
     fast path, which is otherwise taken above demo.cases.BULK_ABOVE cases.
@@ -30,4 +31,5 @@ def create(case_count: int = 200, seed: int = 7, *, now: datetime | None = None,
     now = now or utcnow()
     open_cases = create_cases(rng, case_count, now, bulk)
     requests = create_compensations(rng, now)
-    return f"{message}, {case_count} cases ({open_cases} open), {requests} compensation requests"
+    handoffs = create_handoffs(rng, now)
+    return f"{message}, {case_count} cases ({open_cases} open), {requests} compensation requests, {handoffs} handoffs"
