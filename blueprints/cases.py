@@ -14,7 +14,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 import live
-from blueprints.common import action_answer, first_error, get_or_404, page_number, permission_required, render_page
+from blueprints.common import (
+    action_answer,
+    commit_or_refuse,
+    first_error,
+    get_or_404,
+    page_number,
+    permission_required,
+    render_page,
+)
 from cases import board as case_board
 from cases import evidence, flow, sla
 from cases import procedures as case_procedures
@@ -49,7 +57,6 @@ from models import (
     SlaPolicy,
     TimelineEvent,
     User,
-    UserError,
     VersionConflict,
     check_version,
     db,
@@ -297,17 +304,14 @@ def run_action(case_id: int, form, apply, message: str):
     case = case_or_404(case_id)
     if not form.validate_on_submit():
         return action_response(case, error=first_error(form))
-    try:
+    def checked_apply():
         if hasattr(form, "version"):
             check_version(case, form.version.data)
         apply(case)
-        db.session.commit()
-    except (VersionConflict, StaleDataError):
-        db.session.rollback()
-        return action_response(case, error=conflict_message(case), status=409 if not request.htmx else 200)
-    except UserError as refused:
-        db.session.rollback()
-        return action_response(case, error=str(refused.message))
+
+    refusal = commit_or_refuse(checked_apply, lambda: conflict_message(case))
+    if refusal is not None:
+        return action_response(case, error=refusal, status=409 if refusal.conflict and not request.htmx else 200)
     return action_response(case, message=message)
 
 

@@ -9,8 +9,9 @@ from urllib.parse import urlsplit
 from flask import abort, flash, make_response, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.orm.exc import StaleDataError
 
-from models import MAX_ID, db
+from models import MAX_ID, UserError, VersionConflict, db
 
 
 def permission_required(permission: str):
@@ -99,6 +100,29 @@ def trigger(response, *events: str):
     merged.update(dict.fromkeys(events))
     response.headers["HX-Trigger"] = json.dumps(merged)
     return response
+
+
+class Refusal(str):
+    """The message of a refused change; ``conflict`` when someone else changed the record first."""
+
+    conflict = False
+
+
+def commit_or_refuse(apply, conflict_message) -> Refusal | None:
+    """The one way a view applies a rule: apply, commit; on a version conflict or a rule's refusal roll back
+    and return the message for the person (``conflict_message()`` is called only after the rollback)."""
+    try:
+        apply()
+        db.session.commit()
+    except (VersionConflict, StaleDataError):
+        db.session.rollback()
+        refusal = Refusal(conflict_message())
+        refusal.conflict = True
+        return refusal
+    except UserError as refused:
+        db.session.rollback()
+        return Refusal(str(refused.message))
+    return None
 
 
 def action_answer(back_url: str, message: str | None = None, error: str | None = None, status_code: int = 200,

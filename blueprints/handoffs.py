@@ -10,11 +10,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy.orm.exc import StaleDataError
 
 import live
 import spreadsheets
-from blueprints.common import action_answer, first_error, get_or_404, parse_id, permission_required, render_page
+from blueprints.common import action_answer, commit_or_refuse, first_error, get_or_404, parse_id, permission_required, render_page
 from cases import evidence, sla
 from cases.flow import mask_phone
 from extensions import limiter
@@ -44,7 +43,6 @@ from models import (
     TimelineEvent,
     User,
     UserError,
-    VersionConflict,
     check_version,
     db,
     get_setting,
@@ -173,66 +171,47 @@ def run_step(handoff_id: int, form, apply, message: str):
     item = item_or_404(handoff_id)
     if not form.validate_on_submit():
         return answer(item, error=first_error(form))
-    try:
+    def checked_apply():
         if hasattr(form, "version") and form.version.data:
             check_version(item, form.version.data)
         apply(item)
-        db.session.commit()
-    except (VersionConflict, StaleDataError):
-        db.session.rollback()
-        return answer(item, error=_("Someone else changed this handoff just before you; look at it again."))
-    except UserError as refused:
-        db.session.rollback()
-        return answer(item, error=str(refused.message))
-    return answer(item, message=message)
+
+    refusal = commit_or_refuse(checked_apply, lambda: _("Someone else changed this handoff just before you; look at it again."))
+    return answer(item, error=refusal) if refusal is not None else answer(item, message=message)
 
 
-@bp.route("/<int:handoff_id>/acknowledge", methods=["POST"])
-@permission_required("work_handoffs")
-def acknowledge(handoff_id):
-    form = AcknowledgeForm()
-    return run_step(handoff_id, form, lambda item: flow.acknowledge(
-        item, current_user, shop_time(form.expected_at.data), utcnow(), rules=sla.load_rules()), _("Acknowledged."))
+# The steps on an item: endpoint -> (path, form, the rule applied with that form, the answer).
+# One view runs them all (run_step), so every step validates, checks the version and answers alike.
+STEPS = {
+    "acknowledge": ("acknowledge", AcknowledgeForm, _l("Acknowledged."), lambda item, form: flow.acknowledge(
+        item, current_user, shop_time(form.expected_at.data), utcnow(), rules=sla.load_rules())),
+    "follow_up": ("follow-up", FollowUpForm, _l("Follow-up added."),
+                  lambda item, form: flow.follow_up(item, current_user, form.text.data, utcnow())),
+    "done": ("done", DoneForm, _l("Marked done; the other side confirms it."),
+             lambda item, form: flow.mark_done(item, current_user, form.note.data, utcnow(), rules=sla.load_rules())),
+    "close": ("close", EmptyForm, _l("Confirmed and closed."), lambda item, form: flow.close(item, current_user, utcnow())),
+    "send_back": ("send-back", SendBackForm, _l("Sent back."),
+                  lambda item, form: flow.send_back(item, current_user, form.reason.data, utcnow())),
+    "add_file": ("files", HandoffFileForm, _l("Photo added."),
+                 lambda item, form: flow.add_file(item, form.file.data, current_user, utcnow())),
+    "accept": ("accept", EmptyForm, _l("Accepted: the cases are yours now."),
+               lambda item, form: flow.accept_shift(item, current_user, sla.load_rules(), utcnow())),
+}
 
 
-@bp.route("/<int:handoff_id>/follow-up", methods=["POST"])
-@permission_required("work_handoffs")
-def follow_up(handoff_id):
-    form = FollowUpForm()
-    return run_step(handoff_id, form, lambda item: flow.follow_up(item, current_user, form.text.data, utcnow()),
-                    _("Follow-up added."))
+def step_view(form_class, message, apply):
+    def view(handoff_id):
+        form = form_class()
+        return run_step(handoff_id, form, lambda item: apply(item, form), str(message))
+
+    return view
 
 
-@bp.route("/<int:handoff_id>/done", methods=["POST"])
-@permission_required("work_handoffs")
-def done(handoff_id):
-    form = DoneForm()
-    return run_step(handoff_id, form, lambda item: flow.mark_done(item, current_user, form.note.data, utcnow(),
-                                                                  rules=sla.load_rules()),
-                    _("Marked done; the other side confirms it."))
-
-
-@bp.route("/<int:handoff_id>/close", methods=["POST"])
-@permission_required("work_handoffs")
-def close(handoff_id):
-    form = EmptyForm()
-    return run_step(handoff_id, form, lambda item: flow.close(item, current_user, utcnow()), _("Confirmed and closed."))
-
-
-@bp.route("/<int:handoff_id>/send-back", methods=["POST"])
-@permission_required("work_handoffs")
-def send_back(handoff_id):
-    form = SendBackForm()
-    return run_step(handoff_id, form, lambda item: flow.send_back(item, current_user, form.reason.data, utcnow()),
-                    _("Sent back."))
-
-
-@bp.route("/<int:handoff_id>/files", methods=["POST"])
-@permission_required("work_handoffs")
-def add_file(handoff_id):
-    form = HandoffFileForm()
-    return run_step(handoff_id, form, lambda item: flow.add_file(item, form.file.data, current_user, utcnow()),
-                    _("Photo added."))
+for _endpoint, (_path, _form_class, _message, _apply) in STEPS.items():
+    # accept: the receiver of a shift handoff works cases; the other steps belong to the teams of the sheet
+    _permission = "work_cases" if _endpoint == "accept" else "work_handoffs"
+    bp.add_url_rule(f"/<int:handoff_id>/{_path}", _endpoint,
+                    permission_required(_permission)(step_view(_form_class, _message, _apply)), methods=["POST"])
 
 
 @bp.route("/<int:handoff_id>/files/<int:file_id>")
@@ -296,16 +275,16 @@ def route(case_id):
         # An installer needs the address and the appointment: the full form, filled in as far as we can.
         target = url_for("handoffs.create", case_id=case.id, kind="installer", request=form.request.data[:2000])
         return ("", 204, {"HX-Redirect": target}) if request.htmx else redirect(target)
-    try:
+    routed = []
+
+    def route_it():
         check_version(case, form.version.data)
-        item = flow.route_case(case, team, form.request.data, current_user, sla.load_rules(), utcnow())
-        db.session.commit()
-    except (VersionConflict, StaleDataError):
-        db.session.rollback()
-        return action_answer(back, error=_("Someone else changed this case just before you; look at it again."))
-    except UserError as refused:
-        db.session.rollback()
-        return action_answer(back, error=str(refused.message))
+        routed.append(flow.route_case(case, team, form.request.data, current_user, sla.load_rules(), utcnow()))
+
+    refusal = commit_or_refuse(route_it, lambda: _("Someone else changed this case just before you; look at it again."))
+    if refusal is not None:
+        return action_answer(back, error=refusal)
+    item = routed[0]
     return action_answer(back, _("Routed to %(team)s as %(ref)s.", team=item.owed_team.name, ref=item.reference),
                          event="caseChanged")
 
@@ -334,13 +313,6 @@ def shift():
                     name=item.owed_user.display_name), "success")
             return redirect(url_for("handoffs.detail", handoff_id=item.id))
     return render_template("handoffs/shift.html", form=form, cases=cases)
-
-
-@bp.route("/<int:handoff_id>/accept", methods=["POST"])
-@permission_required("work_cases")
-def accept(handoff_id):
-    return run_step(handoff_id, EmptyForm(), lambda item: flow.accept_shift(item, current_user, sla.load_rules(), utcnow()),
-                    _("Accepted: the cases are yours now."))
 
 
 # --- the lead's tools ---------------------------------------------------------------------------------------
