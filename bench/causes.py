@@ -1,6 +1,8 @@
 """How good and how fast is the offline cause suggestion? A script, not a test.
 
-    .venv/bin/python bench/causes.py
+    .venv/bin/python bench/causes.py                 # the dev set, then 5,000 texts for speed
+    .venv/bin/python bench/causes.py --speed-only    # speed alone: does not read the dev set
+    .venv/bin/python bench/causes.py --lexicon-only  # the hand-written lexicon without the model
 
 Reads the hand-labelled dev set ``reviews_dev_labelled_400.csv`` from the shared data folder
 (``../shared/data`` beside the project, or ``SHARED_DATA_DIR``), suggests a cause for every
@@ -9,13 +11,20 @@ F1 and support, the most frequent confusions, the majority-class baseline and th
 review. The targets from the issue: accuracy >= 80% and macro-F1 >= 0.6. No review text is
 printed (the data's licence keeps it out of our files and logs). The last line printed is one
 JSON object with every number.
+
+The dev set is for measuring only: every run is a measurement, and each one is recorded in
+reviews/training/README.md. Speed over ``--speed-texts`` reviews is timed on distinct texts made
+by joining three of the project's own training texts (reviews/training/causes_train.csv), longer
+than most reviews, so no shared data is needed for it.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
+import random
 import sys
 import time
 from collections import Counter
@@ -27,6 +36,7 @@ from reviews import causes  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("SHARED_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
 DEV_FILE = "reviews_dev_labelled_400.csv"
+TRAIN_FILE = Path(__file__).resolve().parent.parent / "reviews" / "training" / "causes_train.csv"
 TARGET_ACCURACY = 0.80
 TARGET_MACRO_F1 = 0.60
 
@@ -51,15 +61,47 @@ def per_cause(gold: list[str], predicted: list[str], labels: list[str]) -> dict[
     return figures
 
 
-def main() -> dict:
+def speed(count: int) -> dict:
+    """Seconds for ``suggest_many`` over ``count`` distinct texts built from our own training texts."""
+    with TRAIN_FILE.open(encoding="utf-8", newline="") as handle:
+        own = [row["text"] for row in csv.DictReader(handle)]
+    rng = random.Random(0)
+    texts = [f"{rng.choice(own)}，{rng.choice(own)}，{rng.choice(own)} {number}" for number in range(count)]
+    started = time.perf_counter()
+    causes.suggest_many(texts)
+    seconds = time.perf_counter() - started
+    print(f"suggest_many over {count} distinct texts ({sum(map(len, texts)) / count:.0f} characters on average): "
+          f"{seconds:.2f} s")
+    return {"texts": count, "seconds": round(seconds, 3)}
+
+
+def arguments(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--lexicon-only", action="store_true", help="suggest without the trained model (the lexicon alone)")
+    parser.add_argument("--speed-only", action="store_true", help="only time suggest_many; do not read the dev set")
+    parser.add_argument("--speed-texts", type=int, default=5_000, metavar="N", help="texts to time suggest_many on (default 5000)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = arguments(argv)
+    if args.lexicon_only:
+        causes.use_model(None)
+    started = time.perf_counter()
+    causes.tokenizer()
+    trained = causes.model()
+    init_seconds = time.perf_counter() - started
+    mode = "lexicon + model" if trained else "lexicon alone"
+    if args.speed_only:
+        print(f"jieba, lexicon and model start-up: {init_seconds * 1000:.0f} ms ({mode})")
+        result = {"mode": mode, "init_ms": round(init_seconds * 1000, 1), "speed": speed(args.speed_texts)}
+        print(json.dumps(result, ensure_ascii=False))
+        return result
+
     path = DATA_DIR / DEV_FILE
     if not path.exists():
         sys.exit(f"{path} is absent: set SHARED_DATA_DIR to the folder holding {DEV_FILE}")
     texts, gold = read_dev(path)
-
-    started = time.perf_counter()
-    causes.tokenizer()
-    init_seconds = time.perf_counter() - started
     started = time.perf_counter()
     suggestions = causes.suggest_many(texts)
     batch_seconds = time.perf_counter() - started
@@ -80,7 +122,7 @@ def main() -> dict:
     confusions = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
     rules = Counter(suggestion.rule for suggestion in suggestions)
 
-    print(f"dev set: {path} ({len(gold)} reviews)")
+    print(f"dev set: {path} ({len(gold)} reviews), suggesting with the {mode}")
     print(f"accuracy: {accuracy:.1%} (target {TARGET_ACCURACY:.0%}: {'met' if accuracy >= TARGET_ACCURACY else 'NOT met'})")
     print(f"macro-F1: {macro_f1:.3f} (target {TARGET_MACRO_F1}: {'met' if macro_f1 >= TARGET_MACRO_F1 else 'NOT met'})")
     print(f"majority-class baseline (always {majority_label}): {baseline:.1%}")
@@ -96,11 +138,13 @@ def main() -> dict:
     print("how the suggestions were reached:", ", ".join(f"{rule} {count}" for rule, count in rules.most_common()))
     print()
     per_review_ms = batch_seconds / len(texts) * 1000
-    print(f"jieba and lexicon start-up: {init_seconds * 1000:.0f} ms (once per process)")
+    print(f"jieba, lexicon and model start-up: {init_seconds * 1000:.0f} ms (once per process)")
     print(f"suggest_many: {batch_seconds * 1000:.0f} ms for {len(texts)} reviews, {per_review_ms:.2f} ms per review")
     print(f"suggest one by one: {single_seconds / len(texts) * 1000:.2f} ms per review")
+    timed = speed(args.speed_texts)
 
     result = {
+        "mode": mode,
         "reviews": len(gold),
         "accuracy": round(accuracy, 4),
         "macro_f1": round(macro_f1, 4),
@@ -114,6 +158,7 @@ def main() -> dict:
         "init_ms": round(init_seconds * 1000, 1),
         "ms_per_review": round(per_review_ms, 3),
         "ms_per_review_single": round(single_seconds / len(texts) * 1000, 3),
+        "speed": timed,
     }
     print(json.dumps(result, ensure_ascii=False))
     return result

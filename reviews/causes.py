@@ -1,8 +1,11 @@
-"""Suggest the main cause of a negative review, offline: jieba segmentation plus a hand-written lexicon.
+"""Suggest the main cause of a negative review, offline: jieba, a hand-written lexicon and a small trained model.
 
-Nothing is downloaded and nothing was fitted to data: the cue words, their weights and the rules
-below were written from how Chinese buyers complain after sales (物流/质量/客服/…), not mined from
-any review file. A shop's own confirmed or corrected causes refine the suggestion (``learn``).
+Nothing is downloaded. The cue words, their weights and the rules below were written from how
+Chinese buyers complain after sales (物流/质量/客服/…), not mined from any review file. A small
+linear model (``reviews/training/model.json``) trained only on review texts the team wrote and
+labelled itself (``reviews/training/causes_train.csv``) is added to the lexicon's scores (step 5
+below and ``reviews/training/README.md``). A shop's own confirmed or corrected causes refine the
+suggestion (``learn``).
 
 How a text is read
 ------------------
@@ -31,6 +34,16 @@ How a text is read
    the more actionable cause (``ACTIONABLE_ORDER``: a missing item can be re-sent today, a vague
    quality complaint cannot). With no cue at all: a text that still complains (``太差了``,
    ``退货``) is 质量问题, the usual cause of a product complaint; anything else is 其他.
+5. The model reads the same words plus character bigrams (``model_features``; a cue the lexicon
+   found negated or praised is marked, ``¬色差``/``+物流``) and gives log P(cause | text). For
+   every cause, ``log P + mix["lexicon"] x lexicon score`` is compared, plus, when the lexicon
+   counted no cue, a bias toward 其他 (nothing, or only negated or praised cues) or 质量问题 (a
+   complaint word), as in step 4; the weights were chosen by cross-validation on the training
+   texts. When the best cause is the lexicon's, its suggestion
+   stands as in step 4 (rule ``lexicon``, ``fallback_complaint`` or ``unclear``); otherwise the
+   suggestion has rule ``model``, the mixed probability as confidence and, as ``why``, the words
+   that most favoured that cause. ``score`` and ``scores`` stay the lexicon's. Without the model
+   file (or with ``use_model(None)``) the lexicon answers alone.
 
 A shop's lexicon (``learn``)
 ----------------------------
@@ -46,8 +59,10 @@ Every corrected text is segmented; its content words (two characters or more, no
 words, evaluative words or product nouns) are counted per cause. A word becomes a cue of a cause
 when at least ``LEARN_MIN_SHARE`` of the corrected texts that contain it carry that cause; its
 weight is ``LEARN_WEIGHT x min(texts, 3) x share``, added to whatever the built-in lexicon says.
-A text the shop already decided gets that cause back with confidence 1. Only digests of texts
-are kept, never the texts (they may hold a buyer's personal data). Pass a plain
+In the mix with the model, every point the learned cues add is also worth ``SHOP_WEIGHT``
+log-odds on top: a shop's own corrections outrank a model trained on generic texts. A text the
+shop already decided gets that cause back with confidence 1. Only digests of texts are kept,
+never the texts (they may hold a buyer's personal data). Pass a plain
 ``{text: cause}`` mapping instead and it is learned on the fly (slower: learn once, reuse).
 """
 
@@ -55,6 +70,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
 import logging
 import math
 import re
@@ -177,7 +193,8 @@ COMPLAINTS = {
     INSTALL: {
         3.0: """安装费 材料费 额外收费 乱收费 没人来装 没人安装 迟迟不安装 不给安装 不上门 装驱动 装系统
                 重装系统 不会用 不会装 不会安装 安装不了 装不上 装不了 不兼容 怎么安装 硬盘分区 装机费 安装要钱
-                高空费 打孔费 不给装 没人装 驱动不全 找不到驱动 没有驱动 没有系统 不会设置""",
+                高空费 打孔费 不给装 没人装 驱动不全 找不到驱动 没有驱动 没有系统 不会设置 没装系统 没有装系统
+                没预装系统 不带系统 没带系统""",
         2.5: """辅材 另收 另外收 加钱 驱动 重装 怎么用 不知道怎么 使用方法 预装 激活 linux dos 调试 装不好 无法安装
                 安装失败 操作复杂 系统问题""",
         2.0: """打孔 收费 上门费 支架 预约 看不懂 教程 用不惯 win7 win8 win10 win11 windows office 分区 管材 自己装
@@ -338,7 +355,7 @@ class Suggestion:
     confidence: float
     score: float
     why: tuple[str, ...] = ()
-    rule: str = "lexicon"   # lexicon | fallback_complaint | unclear | empty | shop_confirmed
+    rule: str = "lexicon"   # lexicon | model | fallback_complaint | unclear | empty | shop_confirmed
     scores: dict[str, float] = field(default_factory=dict, compare=False)
 
 
@@ -530,7 +547,18 @@ def _shop_lexicon(corrections) -> dict | None:
     return learn(corrections)  # (text, cause) pairs
 
 
-def _score(text: str, shop: dict | None) -> tuple[dict[str, float], dict[str, Counter], bool]:
+def _read(text: str) -> list[tuple[str, bool, list[str]]]:
+    """(clause, ends with "!", its words) for every clause: read once, used by the lexicon and the model."""
+    return [(clause, exclaimed, _tokens(clause)) for clause, exclaimed in _clauses(text)]
+
+
+def _score(text: str, shop: dict | None, read: list | None = None,
+           learned_scores: dict[str, float] | None = None) -> tuple[dict[str, float], dict[str, Counter], bool]:
+    """Lexicon scores, the cue words behind them, and whether the text complains at all.
+
+    ``read`` is the text's ``_read`` when the caller has it; ``learned_scores``, when given, also
+    receives what the shop's learned cues alone added to each cause.
+    """
     scores: dict[str, float] = defaultdict(float)
     evidence: dict[str, Counter] = defaultdict(Counter)
     learned = shop["cues"] if shop else {}
@@ -540,8 +568,7 @@ def _score(text: str, shop: dict | None) -> tuple[dict[str, float], dict[str, Co
         scores[cause] += amount
         evidence[cause][cue] += amount
 
-    for clause, exclaimed in _clauses(text):
-        tokens = _tokens(clause)
+    for clause, exclaimed, tokens in (read if read is not None else _read(text)):
         factor = (CONTRAST if any(word in CONTRAST_WORDS for word in tokens[:3]) or "却" in tokens else 1.0)
         factor *= EMPHASIS if exclaimed else 1.0
         containers, damage = [], []
@@ -572,6 +599,8 @@ def _score(text: str, shop: dict | None) -> tuple[dict[str, float], dict[str, Co
             for cause, weight in learned.get(word, {}).items():
                 if not _negated(tokens, index):
                     add(cause, weight * factor, word)
+                    if learned_scores is not None:
+                        learned_scores[cause] = learned_scores.get(cause, 0.0) + weight * factor
         pair = _packaging_pair(tokens, containers, damage)
         if pair:
             add(PACKAGING, PACKAGING_PAIR * factor, pair)
@@ -606,7 +635,14 @@ def _suggest_normalised(text: str, shop: dict | None) -> Suggestion:
         confirmed = shop.get("confirmed", {}).get(_digest(text))
         if confirmed:
             return Suggestion(confirmed, 1.0, 0.0, (), "shop_confirmed", {})
-    return _decide(*_score(text, shop))
+    read = _read(text)
+    learned: dict[str, float] = {}
+    scores, evidence, complains = _score(text, shop, read, learned)
+    found = _decide(scores, evidence, complains)
+    trained = model()
+    if trained is None:
+        return found
+    return _mix(found, scores, learned, model_features(read), trained)
 
 
 def suggest(text: str, *, corrections: dict | None = None) -> Suggestion:
@@ -630,6 +666,171 @@ def suggest_many(texts: Iterable[str], *, corrections: dict | None = None) -> li
             done[key] = _suggest_normalised(key, shop)
         results.append(done[key])
     return results
+
+
+# ---------------------------------------------------------------------------------------------
+# The trained model (reviews/training/model.json, built by reviews/training/train.py)
+# ---------------------------------------------------------------------------------------------
+
+MODEL_FILE = Path(__file__).resolve().parent / "training" / "model.json"
+MODEL_VERSION = 1
+MIX_WEIGHTS = ("lexicon", "unclear", "praise", "complaint")
+SHOP_WEIGHT = 3.0    # extra log-odds per unit of a shop's learned cue score (a design choice: no shop data to fit it on)
+NEGATED_MARK = "¬"   # a complaint cue the lexicon found negated ("没有色差")
+PRAISED_MARK = "+"   # an aspect or product the lexicon found praised ("物流很快")
+_WORD_CHAR = re.compile(r"[\u4e00-\u9fffa-z0-9]")
+_DIGITS = re.compile(r"\d")
+_ABSENT = object()
+_model = None
+_model_lock = threading.Lock()
+
+
+def model() -> dict | None:
+    """The trained model, loaded once from MODEL_FILE; None (lexicon only) when it is absent or unreadable."""
+    global _model
+    if _model is None:
+        with _model_lock:
+            if _model is None:
+                _model = load_model(MODEL_FILE) or _ABSENT
+    return None if _model is _ABSENT else _model
+
+
+def use_model(trained: dict | None) -> None:
+    """Replace the loaded model (None: the lexicon alone); for the training script and tests."""
+    global _model
+    with _model_lock:
+        _model = trained if trained is not None else _ABSENT
+
+
+def load_model(path) -> dict | None:
+    """A model file read into lookup tables, or None (logged) when it is missing, damaged or for other causes."""
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        if raw.get("version") != MODEL_VERSION or raw.get("classes") != list(DEFAULT_CAUSES):
+            raise ValueError(f"version {raw.get('version')!r} or classes do not match this code")
+        width = len(DEFAULT_CAUSES)
+        weights = {feature: tuple(float(v) for v in values) for feature, values in raw["weights"].items()}
+        bias = tuple(float(v) for v in raw["bias"])
+        if len(bias) != width or any(len(values) != width for values in weights.values()):
+            raise ValueError("a weight row has the wrong length")
+        mix = {name: float(raw["mix"][name]) for name in MIX_WEIGHTS}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        logging.getLogger(__name__).warning("cause model %s not used (%s): suggesting with the lexicon alone", path, error)
+        return None
+    return {"bias": bias, "weights": weights, "mix": mix}
+
+
+def _normal_word(word: str) -> str:
+    return _DIGITS.sub("0", word)
+
+
+def model_features(read: list[tuple[str, bool, list[str]]]) -> list[str]:
+    """What the model reads in a text (from ``_read``): its words and character bigrams, sorted, each once.
+
+    A complaint cue the lexicon finds negated, or an aspect it finds praised, becomes its own word
+    (``¬色差``, ``+物流``) and is left out of the bigrams, so "没有色差" does not look like "色差";
+    one more feature names its cause (``c:¬描述不符/尺寸``), so what is learned from one negated or
+    praised cue carries over to the others of its cause.
+    """
+    features = set()
+    for _, _, tokens in read:
+        kept = []
+        for index, word in enumerate(tokens):
+            mark = ""
+            cue = LEXICON.get(word)
+            if cue is not None:
+                if cue[2] == "complaint":
+                    mark = NEGATED_MARK if _negated(tokens, index) else ""
+                elif _polarity(tokens, index)[0] > 0:
+                    mark = PRAISED_MARK
+                if mark:
+                    features.add(f"c:{mark}{cue[0]}")  # the cause of a negated or praised cue, whatever its word
+            word = _normal_word(word)
+            if _WORD_CHAR.search(word) and not word.isdigit():
+                features.add("w:" + mark + word)
+            kept.append(" " if mark else word)
+        joined = "".join(kept)
+        for first, second in zip(joined, joined[1:], strict=False):
+            if _WORD_CHAR.match(first) and _WORD_CHAR.match(second) and not (first.isdigit() and second.isdigit()):
+                features.add("b:" + first + second)
+    return sorted(features)
+
+
+def features(text) -> list[str]:
+    """``model_features`` of a raw text (normalised first); what train.py learns from."""
+    return model_features(_read(normalise(text)))
+
+
+def model_log_probs(feature_list: Iterable[str], trained: dict) -> list[float] | None:
+    """log P(cause | text) for DEFAULT_CAUSES from the linear model; None when it knows none of the features."""
+    weights = trained["weights"]
+    rows = [row for row in map(weights.get, feature_list) if row is not None]
+    if not rows:
+        return None
+    return _log_softmax([bias + sum(column) for bias, column in zip(trained["bias"], zip(*rows, strict=True), strict=True)])
+
+
+def _log_softmax(values: list[float]) -> list[float]:
+    top = max(values)
+    log_sum = top + math.log(sum(math.exp(value - top) for value in values))
+    return [value - log_sum for value in values]
+
+
+def lexicon_state(found: Suggestion, feature_list: Iterable[str] = ()) -> str:
+    """What the lexicon saw: "cue" (a cue word), "complaint" (no cue but a complaint word), "praise"
+    (no complaint, but a cue it found negated or praised: "一点都不卡", "物流很快") or "unclear"."""
+    if found.rule == "unclear":
+        praised = any(feature.startswith(("w:" + NEGATED_MARK, "w:" + PRAISED_MARK)) for feature in feature_list)
+        return "praise" if praised else "unclear"
+    return {"fallback_complaint": "complaint"}.get(found.rule, "cue")
+
+
+def mixed_scores(lexicon_scores: Mapping[str, float], state: str, log_probs: list[float], mix: Mapping[str, float],
+                 learned_scores: Mapping[str, float] | None = None) -> list[float]:
+    """The score of every cause (DEFAULT_CAUSES order): model log-probability + weighted lexicon evidence.
+
+    ``mix["lexicon"]`` weighs the lexicon's score; with no cue at all, ``mix["unclear"]`` and
+    ``mix["praise"]`` favour 其他 and ``mix["complaint"]`` 质量问题, as the lexicon's own fallback
+    does (``state`` from ``lexicon_state``). All four are chosen by
+    cross-validation on the project's training texts (train.py). What a shop's learned cues add
+    (``learned_scores``) counts ``SHOP_WEIGHT`` more on top: a shop's own corrections outrank a
+    model trained on generic texts.
+    """
+    learned_scores = learned_scores or {}
+    combined = []
+    for cause, log_prob in zip(DEFAULT_CAUSES, log_probs, strict=True):
+        value = log_prob + mix["lexicon"] * lexicon_scores.get(cause, 0.0) + SHOP_WEIGHT * learned_scores.get(cause, 0.0)
+        if state in ("unclear", "praise") and cause == OTHER:
+            value += mix[state]
+        elif state == "complaint" and cause == QUALITY:
+            value += mix["complaint"]
+        combined.append(value)
+    return combined
+
+
+def _mix(found: Suggestion, scores: dict[str, float], learned: dict[str, float], feature_list: list[str],
+         trained: dict) -> Suggestion:
+    """The lexicon's suggestion, unless lexicon and model together favour another cause (rule "model")."""
+    log_probs = model_log_probs(feature_list, trained)
+    if log_probs is None:
+        return found
+    combined = mixed_scores(scores, lexicon_state(found, feature_list), log_probs, trained["mix"], learned)
+    best = max(range(len(combined)), key=lambda index: (combined[index], -index))
+    cause = DEFAULT_CAUSES[best]
+    if cause == found.cause:
+        return found
+    probability = math.exp(_log_softmax(combined)[best])
+    weights = trained["weights"]
+    margins = []
+    for feature in feature_list:
+        row = weights.get(feature)
+        if row is not None and feature.startswith("w:"):
+            margin = row[best] - sum(row) / len(row)
+            if margin > 0:
+                margins.append((-margin, feature[2:]))
+    why = tuple(word for _, word in sorted(margins)[:5])
+    rounded = {c: round(score, 3) for c, score in scores.items() if score > 0}
+    return Suggestion(cause, round(probability, 3), rounded.get(cause, 0.0), why, "model", rounded)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,15 +1,18 @@
 """The offline cause suggestion for negative reviews: lexicon, negation, fallback, shop learning, odd input.
 
-Every review text here was made up for these tests. The real, hand-labelled reviews are only read
-from ../shared/data at run time (their licence keeps them out of the project) and only to check
-that the suggestion beats always answering the most common cause.
+Every review text here was made up for these tests, and the model's training texts
+(reviews/training/causes_train.csv) were written by the team. The real, hand-labelled reviews are
+only read from ../shared/data at run time (their licence keeps them out of the project) and only
+to check that the suggestion beats always answering the most common cause.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import socket
 from collections import Counter
 from pathlib import Path
 
@@ -33,6 +36,7 @@ from reviews.causes import (
     suggest_csv,
     suggest_many,
 )
+from reviews.training import train as training
 
 DATA_DIR = Path(os.environ.get("SHARED_DATA_DIR") or Path(__file__).resolve().parents[3] / "shared" / "data")
 DEV_FILE = DATA_DIR / "reviews_dev_labelled_400.csv"
@@ -250,3 +254,80 @@ def test_beats_always_answering_the_most_common_cause_on_the_labelled_reviews():
     accuracy = sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)
     majority = Counter(gold).most_common(1)[0][1] / len(gold)
     assert accuracy > majority + 0.05, f"accuracy {accuracy:.1%} vs always the majority cause {majority:.1%}"
+
+
+# --- the trained model (reviews/training: our own labelled texts, model.json, train.py) ----------
+
+TRAINING_ROWS = training.read_training()
+
+
+def test_the_training_texts_are_ours_labelled_with_the_nine_causes():
+    counts = Counter(cause for _, cause in TRAINING_ROWS)
+    assert set(counts) == set(DEFAULT_CAUSES)
+    assert len(TRAINING_ROWS) >= 1_500
+    assert len({text for text, _ in TRAINING_ROWS}) == len(TRAINING_ROWS)  # no text twice
+    assert counts.most_common(1)[0][0] == QUALITY  # as in real shops
+    assert min(counts.values()) >= 80
+
+
+def test_the_model_file_loads_offline_and_matches_the_training_file(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise AssertionError("the model must load without the network")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    trained = causes.load_model(causes.MODEL_FILE)
+    assert trained is not None
+    raw = json.loads(causes.MODEL_FILE.read_text(encoding="utf-8"))
+    assert raw["classes"] == list(DEFAULT_CAUSES)
+    assert raw["training"]["rows"] == len(TRAINING_ROWS)
+    assert raw["training"]["sha256"] == hashlib.sha256(training.TRAIN_FILE.read_bytes()).hexdigest(), \
+        "causes_train.csv changed: rebuild with python -m reviews.training.train"
+    assert set(trained["mix"]) == set(causes.MIX_WEIGHTS)
+
+
+def test_training_is_deterministic_and_reproduces_the_shipped_weights():
+    # Retraining here, in another process and at another time than train.py, gives the shipped
+    # weights to the last digit: fixed folds, seed, order and rounding.
+    raw = json.loads(causes.MODEL_FILE.read_text(encoding="utf-8"))
+    bias, weights = training.train(training.prepare(TRAINING_ROWS), raw["kind"], raw["setting"])
+    assert [round(value, training.DECIMALS) for value in bias] == raw["bias"]
+    assert {feature: [round(value, training.DECIMALS) for value in row] for feature, row in weights.items()} == raw["weights"]
+
+
+def test_suggestions_are_deterministic():
+    texts = [text for text, _ in TRAINING_ROWS[::50]]
+    assert [suggest(text) for text in texts] == [suggest(text) for text in texts] == suggest_many(texts)
+
+
+def test_cross_validation_on_our_own_texts_stays_above_a_floor():
+    raw = json.loads(causes.MODEL_FILE.read_text(encoding="utf-8"))
+    examples = training.prepare(TRAINING_ROWS)
+    log_probs = training.out_of_fold_log_probs(examples, raw["kind"], raw["setting"])
+    gold = [example.cause for example in examples]
+    mixed = training.figures(gold, [training.predict(e, lp, raw["mix"]) for e, lp in zip(examples, log_probs, strict=True)])
+    lexicon = training.figures(gold, [example.lexicon_cause for example in examples])
+    assert mixed["accuracy"] >= 0.85 and mixed["macro_f1"] >= 0.80, mixed
+    assert mixed["accuracy"] > lexicon["accuracy"], (mixed, lexicon)
+
+
+def test_the_model_decides_when_the_lexicon_has_no_cue():
+    found = suggest("衣服一股怪味")
+    assert (found.cause, found.rule) == (QUALITY, "model")
+    assert "怪味" in found.why
+    assert 0.0 <= found.confidence <= 1.0
+
+
+def test_without_the_model_file_the_lexicon_alone_answers(tmp_path, caplog):
+    broken = tmp_path / "model.json"
+    broken.write_text("{not json", encoding="utf-8")
+    assert causes.load_model(broken) is None
+    assert causes.load_model(tmp_path / "absent.json") is None
+    assert "lexicon alone" in caplog.text
+    shipped = causes.model()
+    try:
+        causes.use_model(None)
+        found = suggest("衣服一股怪味")
+        assert found.rule != "model"
+        assert suggest("少发了一个充电器").cause == MISSING
+    finally:
+        causes.use_model(shipped)
