@@ -20,6 +20,9 @@ run: setup migrate
 	@echo "  After-sales desk: http://$(HOST):$(PORT)/"
 	@$(FLASK) demo-logins
 	@echo ""
+	@# The scheduler (the day's review list, the summary, retries) runs beside gunicorn and stops with it.
+	$(FLASK) scheduler & scheduler=$$!; \
+	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread --threads 4 --bind $(HOST):$(PORT) --access-logfile - --timeout 120 app:app
 
 test: test-setup

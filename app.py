@@ -27,6 +27,9 @@ from extensions import babel, csrf, htmx, limiter, login_manager, migrate
 from handoffs import labels as handoff_labels
 from handoffs import sentences as handoff_sentences
 from models import MAX_ID, db, load_user_from_session_id, render_migration_item
+from reviews import jobs as review_jobs  # noqa: F401 - registers the worklist's scheduled jobs
+from reviews import labels as review_labels
+from reviews import sentences as review_sentences
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -63,10 +66,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     timeline.register(case_sentences.SENTENCES, field_labels=case_sentences.FIELD_LABELS, value_labels=case_sentences.VALUE_LABELS)
     timeline.register(compensation_sentences.SENTENCES)
     timeline.register(handoff_sentences.SENTENCES)
+    timeline.register(review_sentences.SENTENCES, field_labels=review_sentences.FIELD_LABELS)
     templating.install(app, select_locale)
     templating.register_labels(app, {**case_labels.TEMPLATE_LABELS, "procedure_text": case_procedures.text_of})
     templating.register_labels(app, compensation_labels.TEMPLATE_LABELS)
     templating.register_labels(app, handoff_labels.TEMPLATE_LABELS)
+    templating.register_labels(app, review_labels.TEMPLATE_LABELS)
 
     @app.before_request
     def mark_dispatching():

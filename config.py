@@ -56,7 +56,26 @@ def settings_from_environment(instance_path: str) -> dict:
         "REMEMBER_COOKIE_SECURE": env.get("SESSION_COOKIE_SECURE", "") == "1",
         "EVIDENCE_DIR": env.get("EVIDENCE_DIR") or str(Path(instance_path) / "evidence"),
         "IMPORT_DIR": env.get("IMPORT_DIR") or str(Path(instance_path) / "imports"),
+        # The mail server the end-of-day review summary goes through (reviews.summary.smtp_settings).
+        # No SMTP_HOST: mail deliveries fail with "no mail server configured"; robots still send.
+        "SMTP_HOST": env.get("SMTP_HOST", ""),
+        "SMTP_PORT": int(env["SMTP_PORT"]) if env.get("SMTP_PORT") else None,  # None: 25, 587 or 465 by security
+        "SMTP_SENDER": env.get("SMTP_SENDER", ""),  # "客服中心 <service@example.com>" or a bare address
+        "SMTP_USERNAME": env.get("SMTP_USERNAME", ""),  # empty: no login (an intranet relay)
+        "SMTP_PASSWORD": env.get("SMTP_PASSWORD", ""),
+        "SMTP_SECURITY": smtp_security(env.get("SMTP_SECURITY", "none")),
     }
+
+
+SMTP_SECURITY_CHOICES = ("none", "starttls", "ssl")
+
+
+def smtp_security(value: str) -> str:
+    """none, starttls (submission port 587) or ssl (implicit TLS, 465); a typo stops the start, not the 17:30 mail."""
+    value = value.strip().lower() or "none"
+    if value not in SMTP_SECURITY_CHOICES:
+        raise ValueError(f"SMTP_SECURITY={value!r}: use one of {', '.join(SMTP_SECURITY_CHOICES)}")
+    return value
 
 
 DEFAULTS = {

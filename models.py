@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -90,7 +90,9 @@ PERMISSIONS = {
     "manage_limits": {"admin", "manager"},
     "manage_users": {"admin"},
     "manage_settings": {"admin", "manager"},
-    "work_handoffs": {"agent", "reviewer", "lead", "manager"},  # raise, acknowledge, follow up, close
+    "work_handoffs": {"agent", "reviewer", "lead", "manager"},
+    "work_reviews": {"reviewer", "lead", "manager"},  # contact buyers, reply, handle the day's reviews
+    "lead_reviews": {"lead", "manager"},  # share the list out, move reviews, causes, templates, windows, summary  # raise, acknowledge, follow up, close
     "lead_handoffs": {"lead", "manager"},  # due times per kind, every team's items, uncovered cases
 }
 
@@ -138,6 +140,18 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "handoff_ack_minutes": 120,  # not acknowledged this long after it was raised: flagged
     "handoff_due_hours": {},  # kind -> hours to a due time, over handoffs.labels.DEFAULT_DUE_HOURS
     "handoff_link_hours": 72,  # how long an outside party's link opens its item
+    # the review worklist (差评日清): see reviews/labels.py for the documented defaults
+    "review_list_time": "10:00",  # shop time the day's list forms from the previous day's reviews
+    "review_summary_time": "17:30",  # shop time the end-of-day summary is sent
+    "review_assignment": "round_robin",  # or "manual": a lead shares the list out by hand
+    "review_reviewers": [],  # user ids sharing the list; empty: every active review specialist
+    "review_causes": None,  # the cause list; None: reviews.labels.DEFAULT_CAUSES
+    "review_windows": {},  # platform -> {"max_chars", "days", "closes_at_follow_up"}, over the defaults
+    "review_reply_opening": "亲爱的顾客您好，感谢您的反馈。",
+    "review_reply_closing": "如有任何问题，欢迎随时联系我们的客服，祝您生活愉快！",
+    "review_summary_emails": [],  # the department head, the brand in copy
+    "review_summary_cc": [],
+    "review_summary_robots": [],  # [{"kind": "wecom"|"dingtalk", "url": …, "secret": …}]
 }
 
 
@@ -571,10 +585,11 @@ class ImportRun(db.Model):
 
 
 class ImportMapping(db.Model):
-    """The column mapping of one platform's after-sales export, saved for next time."""
+    """The column mapping of one platform's export for one area (cases, reviews), saved for next time."""
 
     __tablename__ = "import_mappings"
 
+    area: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True, default="cases", server_default="cases")
     platform: so.Mapped[str] = so.mapped_column(sa.String(16), primary_key=True)
     mapping: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -741,3 +756,171 @@ class HandoffLink(db.Model):
     last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     handoff: so.Mapped[Handoff] = so.relationship()
+
+
+# --- the negative-review worklist (差评日清) ---------------------------------------------------
+
+
+class Review(db.Model):
+    """A buyer's review from a marketplace, with the work done on it when it is negative or middle."""
+
+    __tablename__ = "reviews"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    platform: so.Mapped[str] = so.mapped_column(sa.String(16))
+    shop_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("shops.id"), index=True)
+    platform_review_id: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    order_no: so.Mapped[str] = so.mapped_column(sa.String(64), default="", index=True)
+    buyer_nick: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    product: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    sku: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    rating: so.Mapped[int] = so.mapped_column()  # 1–5 stars; 差/中/好 are stored as 1/3/5
+    text: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    text_digest: so.Mapped[str] = so.mapped_column(sa.String(64))  # the natural key's text part
+    reviewed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, index=True)
+    picture_count: so.Mapped[int] = so.mapped_column(default=0)
+    follow_up_text: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    follow_up_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # the contact the follow-up review is credited to: the last one before it (a plain id: contacts point here)
+    follow_up_contact_id: so.Mapped[int | None] = so.mapped_column()
+    # the cause: suggested from the text, then confirmed or corrected by a person
+    suggested_cause: so.Mapped[str] = so.mapped_column(sa.String(32), default="")
+    cause: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    cause_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    # the day's list it belongs to (shop date), and whether it joined after the list formed
+    list_date: so.Mapped[date | None] = so.mapped_column(sa.Date, index=True)
+    late: so.Mapped[bool] = so.mapped_column(default=False)
+    assignee_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    state: so.Mapped[str] = so.mapped_column(sa.String(12), default="todo")  # todo, contacted, handled
+    outcome: so.Mapped[str | None] = so.mapped_column(sa.String(12))  # replied, case, no_action
+    outcome_note: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    handled_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    handled_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    reply_text: so.Mapped[str] = so.mapped_column(sa.Text, default="")  # the reply actually posted
+    replied_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    reply_flagged: so.Mapped[bool] = so.mapped_column(default=False)  # it offers something for the review
+    case_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("cases.id"), index=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: so.Mapped[int] = so.mapped_column(default=1)
+
+    shop: so.Mapped[Shop] = so.relationship()
+    assignee: so.Mapped[User | None] = so.relationship(foreign_keys=[assignee_id])
+    handled_by: so.Mapped[User | None] = so.relationship(foreign_keys=[handled_by_id])
+    case: so.Mapped[Case | None] = so.relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        sa.Index("ix_reviews_list", "list_date", "state"),
+        sa.Index("uq_reviews_platform_review_id", "platform", "platform_review_id", unique=True,
+                 sqlite_where=sa.text("platform_review_id IS NOT NULL"),
+                 postgresql_where=sa.text("platform_review_id IS NOT NULL")),
+        sa.Index("uq_reviews_natural_key", "platform", "order_no", "reviewed_at", "text_digest", unique=True,
+                 sqlite_where=sa.text("platform_review_id IS NULL"),
+                 postgresql_where=sa.text("platform_review_id IS NULL")),
+    )
+
+    @property
+    def reference(self) -> str:
+        return f"R{self.id}"
+
+    @property
+    def shown_cause(self) -> str:
+        return self.cause or self.suggested_cause
+
+
+class ReviewContact(db.Model):
+    """One attempt to reach the buyer about a review: channel, time and outcome."""
+
+    __tablename__ = "review_contacts"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    review_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("reviews.id"), index=True)
+    user_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    channel: so.Mapped[str] = so.mapped_column(sa.String(16))
+    outcome: so.Mapped[str] = so.mapped_column(sa.String(16))
+    note: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    contacted_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    user: so.Mapped[User | None] = so.relationship()
+
+
+class ReplyTemplate(db.Model):
+    """The body of a reply for one cause; the brand's opening and closing lines are settings."""
+
+    __tablename__ = "reply_templates"
+
+    cause: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    body: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: so.Mapped[int] = so.mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ReviewDay(db.Model):
+    """A day's list, formed once (a dated snapshot: its size is the clear rate's fixed denominator)."""
+
+    __tablename__ = "review_days"
+
+    day: so.Mapped[date] = so.mapped_column(sa.Date, primary_key=True)
+    formed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    formed_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))  # None: the scheduler
+    snapshot_count: so.Mapped[int] = so.mapped_column(default=0)
+
+    formed_by: so.Mapped[User | None] = so.relationship()
+
+
+class ReviewSummary(db.Model):
+    """An end-of-day summary as it was sent: its figures and texts are kept with its date."""
+
+    __tablename__ = "review_summaries"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    day: so.Mapped[date] = so.mapped_column(sa.Date, index=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))  # None: the scheduler
+    figures: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
+    markdown: so.Mapped[str] = so.mapped_column(sa.Text, default="")
+
+    created_by: so.Mapped[User | None] = so.relationship()
+    deliveries: so.Mapped[list[SummaryDelivery]] = so.relationship(back_populates="summary", order_by="SummaryDelivery.id")
+
+
+class SummaryDelivery(db.Model):
+    """One summary to one recipient channel: retried until sent, never dropped."""
+
+    __tablename__ = "summary_deliveries"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    summary_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("review_summaries.id"), index=True)
+    channel: so.Mapped[str] = so.mapped_column(sa.String(16))  # email, wecom, dingtalk
+    target: so.Mapped[str] = so.mapped_column(sa.String(500))  # addresses, or the robot's URL without its key
+    robot_index: so.Mapped[int | None] = so.mapped_column()  # which configured robot (its secret stays in settings)
+    status: so.Mapped[str] = so.mapped_column(sa.String(12), default="pending")  # pending, sent, failed
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    last_error: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    next_attempt_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime, index=True)
+    sent_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+    summary: so.Mapped[ReviewSummary] = so.relationship(back_populates="deliveries")
+
+
+# --- scheduled work ------------------------------------------------------------------------------
+
+
+class JobRun(db.Model):
+    """One run of a scheduled job for one slot (e.g. the summary of 2026-11-30), claimed once.
+
+    (job, slot) is the primary key, so of two scheduler processes on one database exactly one
+    inserts it and runs the job; the other finds the claim and does nothing.
+    """
+
+    __tablename__ = "job_runs"
+
+    job: so.Mapped[str] = so.mapped_column(sa.String(40), primary_key=True)
+    slot: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    claimed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    claimed_by: so.Mapped[str] = so.mapped_column(sa.String(100), default="")  # host:pid
+    finished_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    error: so.Mapped[str] = so.mapped_column(sa.String(500), default="")

@@ -326,10 +326,18 @@ def column_warnings(table: ImportTable, columns: Columns, mapping: dict | None, 
     return warnings
 
 
-def missing_columns(columns: Columns, describe: Callable[[str], str]) -> list[str]:
-    """The file-wide problem of missing required columns, or nothing."""
+def missing_columns(columns: Columns, fields: dict[str, FieldSpec]) -> list[str]:
+    """The file-wide problem of missing required columns, or nothing. Each field is named as the user would
+    look for it: its title and a few column names that would do."""
     if not columns.missing:
         return []
+    aliases = header_aliases(fields)
+
+    def describe(name: str) -> str:
+        title = field_title(fields[name])
+        examples = [alias for alias in aliases[name] if alias != title][:3]
+        return f"{title} ({'/'.join(examples)})"
+
     names = "、".join(describe(name) for name in columns.missing)
     return [_("Required columns are missing: %(names)s. Add them to the file or choose them in the "
               "column mapping.", names=names)]
@@ -528,6 +536,10 @@ class ImportPlan:
         return not self.problems and not counts[REFUSED] and bool(counts[CREATE] + counts[UPDATE])
 
 
+class PlanNotReady(Exception):  # a programming error, not the user's: never shown
+    """An area's apply_import was given a plan with refused rows, a problem, or nothing to do."""
+
+
 def plan_digest(plan: ImportPlan) -> str:
     """What the user was shown, in short: a confirmation applies only the plan that was previewed."""
     outline = [(row.number, row.action, getattr(row.existing, "id", None), sorted(row.changes.items()))
@@ -682,7 +694,7 @@ def csv_chunks(rows: Iterable[list], chunk_rows: int = 200) -> Iterator[str]:
         yield buffer.getvalue()
 
 
-def _xlsx_cell(sheet, value, bold: bool = False):
+def xlsx_cell(sheet, value, bold: bool = False):
     if isinstance(value, str):
         # A string cell is never a formula in Excel; the apostrophe keeps it inert when re-saved as CSV too.
         cell = WriteOnlyCell(sheet, value=neutralise(ILLEGAL_CHARACTERS_RE.sub("", value)))
@@ -705,10 +717,10 @@ def write_xlsx(target, header: list[str], rows: Iterable[list], *, title: str, w
     sheet.freeze_panes = "A2"
     for position, width in enumerate(widths, start=1):
         sheet.column_dimensions[get_column_letter(position)].width = width
-    sheet.append([_xlsx_cell(sheet, text, bold=True) for text in header])
+    sheet.append([xlsx_cell(sheet, text, bold=True) for text in header])
     count = 0
     for row in rows:
-        sheet.append([_xlsx_cell(sheet, value) for value in row])
+        sheet.append([xlsx_cell(sheet, value) for value in row])
         count += 1
     workbook.save(target)
     return count

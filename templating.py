@@ -58,7 +58,9 @@ class TranslatedLabels(Mapping):
 DURATION_FORMATS = TranslatedLabels({"dh": _l("{d}d {h}h"), "hm": _l("{h}h {m}m"), "m": _l("{m}m")})
 CLOCK_PHRASES = TranslatedLabels({"late": _l("{t} late"), "left": _l("{t} left"), "due": _l("due"), "time_left": _l("{t} left")})
 SUBJECT_LABELS = {"user": _l("Account"), "team": _l("Team"), "settings": _l("Settings"), "case": _l("Case"),
-                  "procedure": _l("Procedure"), "import": _l("Import"), "export": _l("Export")}
+                  "procedure": _l("Procedure"), "import": _l("Import"), "export": _l("Export"), "handoff": _l("Handoff"),
+                  "review": _l("Review"), "review_day": _l("Review list"), "review_summary": _l("Review summary"),
+                  "reply_template": _l("Reply template")}
 
 
 def format_duration(seconds: float) -> str:

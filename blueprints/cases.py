@@ -48,7 +48,6 @@ from forms.handoffs import RouteForm
 from handoffs import flow as handoff_flow
 from live import HeaderCounter
 from models import (
-    CENT,
     Case,
     CaseCheck,
     CaseEvidence,
@@ -66,6 +65,7 @@ from models import (
     save_settings,
     utcnow,
 )
+from reviews import worklist as review_worklist
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 
@@ -174,7 +174,7 @@ def detail_context(case: Case, now: datetime) -> dict:
         "flag_form": FlagForm(formdata=None, flag=case.flag or "", flag_note=case.flag_note, version=case.version),
         "evidence_form": EvidenceForm(formdata=None), "poll_seconds": live.poll_seconds(),
         "masked_phone": flow.mask_phone(case.buyer_phone),
-        "handoffs": handoff_flow.of_case(case.id), "route_form": RouteForm(formdata=None, version=case.version),
+        "handoffs": handoff_flow.of_case(case.id), "reviews": review_worklist.of_case(case.id), "route_form": RouteForm(formdata=None, version=case.version),
         **compensation_section(case),
     }
 
@@ -186,29 +186,6 @@ def compensation_section(case: Case) -> dict:
                    compensation_form=CompensationForm(formdata=None), refund_form=RefundForm(formdata=None, version=case.version),
                    paid_form=PaidForm(formdata=None))
     return section
-
-
-def case_values(form: CaseForm, case: Case | None = None) -> dict:
-    zone = current_app.config["SHOP_TZ"]
-    deadline = form.platform_deadline_at.data
-    return {
-        "shop_id": form.shop_id.data,
-        "order_no": form.order_no.data.strip(),
-        "platform_case_id": (form.platform_case_id.data or "").strip() or None,
-        "buyer_nick": form.buyer_nick.data.strip(),
-        "buyer_phone": case.buyer_phone if case is not None and form.phone_unchanged else (form.buyer_phone.data or "").strip() or None,
-        "kind": form.kind.data,
-        "category": form.category.data,
-        "priority": form.priority.data,
-        "assignee_id": form.assignee_id.data or None,
-        "order_amount": form.order_amount.data.quantize(CENT),
-        "refund_amount": form.refund_amount.data.quantize(CENT) if form.refund_amount.data is not None else None,
-        "summary": (form.summary.data or "").strip(),
-        "flag": form.flag.data or None,
-        "flag_note": (form.flag_note.data or "").strip(),
-        "platform_deadline_at": deadline.replace(tzinfo=zone) if deadline else None,
-        "platform_deadline_note": (form.platform_deadline_note.data or "").strip(),
-    }
 
 
 def refuse_duplicate(form: CaseForm, values: dict, case: Case | None = None) -> bool:
@@ -229,7 +206,7 @@ def create():
         form.assignee_id.data = current_user.id
         form.order_amount.data = None
     if form.validate_on_submit():
-        values = case_values(form)
+        values = form.case_values(current_app.config["SHOP_TZ"])
         if not refuse_duplicate(form, values):
             try:
                 case = flow.create_case(values, current_user, sla.load_rules(), utcnow())
@@ -258,7 +235,7 @@ def edit(case_id):
             form.platform_deadline_at.data = case.platform_deadline_at.astimezone(current_app.config["SHOP_TZ"]).replace(tzinfo=None)
     conflict = None
     if form.validate_on_submit():
-        values = case_values(form, case)
+        values = form.case_values(current_app.config["SHOP_TZ"], case)
         try:
             check_version(case, form.version.data)
         except VersionConflict:

@@ -1,18 +1,23 @@
-"""Case import (upload, preview, column mapping, confirm, template) and case export.
+"""File imports (upload, preview, column mapping, confirm, template) of cases and reviews, and case export.
 
-Thin views over case_import (reading and planning a marketplace export) and case_export
-(writing CSV/XLSX). The uploaded file waits under instance/imports/ between the preview
-and the confirmation, which reads and plans it again: the cases may have changed since.
+One set of thin views serves every area's import (``IMPORTERS``): each area brings its rules
+(cases/importing.py, reviews/importing.py). The uploaded file waits under instance/imports/ between
+the preview and the confirmation, which reads and plans it again: the data may have changed since.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from types import ModuleType
 
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
@@ -25,10 +30,58 @@ from cases import sla
 from cases.board import CaseFilter, list_statement
 from forms.imports import ConfirmForm, ForgetMappingForm, UploadForm, mapping_form
 from models import PLATFORMS, Case, ImportMapping, Shop, TimelineEvent, db, record, utcnow
+from reviews import importing as review_import
 
-bp = Blueprint("imports", __name__, url_prefix="/cases")
+bp = Blueprint("imports", __name__)
 
 PREVIEW_ROW_LIMIT = 1000  # rows shown besides the refused ones, which are always all shown
+
+
+@dataclass(frozen=True)
+class Importer:
+    """One area's file import: the same views (upload, preview, mapping, confirm, template) for each.
+
+    ``module`` is the area's import rules (cases/importing.py, reviews/importing.py): FIELDS, REQUIRED,
+    KEY_FIELDS, field_title, header_aliases, resolve_columns, plan_import, format_value, template_rows.
+    """
+
+    area: str
+    module: ModuleType
+    url_prefix: str
+    endpoint_prefix: str
+    permission: str
+    done_endpoint: str
+    title: object
+    upload_title: object
+    back_label: object
+    nothing_to_do: object
+    apply: Callable  # (plan, actor, now, source) -> result with created, updated, unchanged
+    write_template_xlsx: Callable
+
+    def endpoint(self, name: str) -> str:
+        return f"imports.{self.endpoint_prefix}{name}"
+
+
+def _write_review_template(handle) -> None:
+    rows = review_import.template_rows()
+    spreadsheets.write_xlsx(handle, rows[0], rows[1:], title="评价", widths=[16] * len(rows[0]))
+
+
+IMPORTERS = {
+    "cases": Importer(
+        "cases", case_import, "/cases/import", "", "import_cases", "cases.board", _l("Import cases"),
+        _l("Upload a marketplace after-sales export"), _l("Back to the case board"),
+        _l("Nothing to import: every row matches a case exactly as it is."),
+        lambda plan, actor, now, source: case_import.apply_import(plan, actor, sla.load_rules(), now, source=source),
+        case_export.template_xlsx),
+    "reviews": Importer(
+        "reviews", review_import, "/reviews/import", "reviews_", "work_reviews", "reviews.worklist", _l("Import reviews"),
+        _l("Upload a marketplace review export"), _l("Back to the review worklist"),
+        _l("Nothing to import: every row matches a review exactly as it is."),
+        lambda plan, actor, now, source: review_import.apply_import(plan, actor, now, zone=current_app.config["SHOP_TZ"],
+                                                                    source=source),
+        _write_review_template),
+}
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -43,8 +96,8 @@ def limits() -> tuple[int, int]:
             current_app.config.get("IMPORT_MAX_ROWS", spreadsheets.MAX_ROWS))
 
 
-def saved_mapping(platform: str) -> dict:
-    row = db.session.get(ImportMapping, platform)
+def saved_mapping(spec: Importer, platform: str) -> dict:
+    row = db.session.get(ImportMapping, (spec.area, platform))
     return dict(row.mapping) if row is not None else {}
 
 
@@ -53,51 +106,52 @@ def read_upload(data: bytes, meta: dict) -> spreadsheets.ImportTable:
     return spreadsheets.read_table(data, meta["filename"], max_bytes=max_bytes, max_rows=max_rows)
 
 
-def make_plan(table: spreadsheets.ImportTable, meta: dict) -> case_import.ImportPlan:
-    return case_import.plan_import(
+def make_plan(spec: Importer, table: spreadsheets.ImportTable, meta: dict):
+    return spec.module.plan_import(
         table, platform=meta["platform"], shops=db.session.scalars(sa.select(Shop)).all(), now=utcnow(),
         zone=current_app.config["SHOP_TZ"], default_shop_id=meta.get("shop_id"), mapping=meta.get("mapping"),
     )
 
 
-def mapping_deviations(headers: list[str], chosen: dict) -> dict:
+def mapping_deviations(spec: Importer, headers: list[str], chosen: dict) -> dict:
     """The choices that differ from what the known column names give: the part worth saving."""
-    automatic = case_import.resolve_columns(headers).header
+    automatic = spec.module.resolve_columns(headers).header
     return {name: header for name, header in chosen.items() if header != automatic.get(name, "")}
 
 
-def render_preview(plan, token: str, meta: dict):
+def render_preview(spec: Importer, plan, token: str, meta: dict):
     store = upload_store()
     store.update(token, current_user.id, utcnow(), digest=spreadsheets.plan_digest(plan))
     shown = [row for row in plan.rows if row.action == spreadsheets.REFUSED]
     others = [row for row in plan.rows if row.action != spreadsheets.REFUSED]
     shown = sorted(shown + others[:PREVIEW_ROW_LIMIT], key=lambda row: row.number)
     shop = db.session.get(Shop, meta["shop_id"]) if meta.get("shop_id") else None
-    form = mapping_form(plan.table.headers, plan.columns.header, token=token)
+    form = mapping_form(plan.table.headers, spec.module, plan.columns.header, token=token)
     for name in plan.columns.missing:
         form[f"map_{name}"].errors = [_("Choose the column that holds this required field.")]
     return render_page(
-        "imports/preview.html", "imports/_preview.html",
+        "imports/preview.html", "imports/_preview.html", importer=spec,
         plan=plan, rows=shown, hidden=len(plan.rows) - len(shown), meta=meta, shop=shop,
         platform_label=PLATFORMS.get(meta["platform"], meta["platform"]),
         mapping_form=form,
         confirm_form=ConfirmForm(formdata=None, token=token),
-        fields=case_import.FIELDS, field_title=case_import.field_title, format_value=case_import.format_value,
-        action_labels=spreadsheets.ACTION_LABELS, zone=current_app.config["SHOP_TZ"],
+        fields=spec.module.FIELDS, key_fields=spec.module.KEY_FIELDS, field_title=spec.module.field_title,
+        format_value=spec.module.format_value, action_labels=spreadsheets.ACTION_LABELS, zone=current_app.config["SHOP_TZ"],
     )
 
 
-def render_index(form: UploadForm):
+def render_index(spec: Importer, form: UploadForm):
     platform = form.platform.data if form.platform.data in PLATFORMS else next(iter(PLATFORMS))
-    recent = db.session.scalars(
+    events = db.session.scalars(
         sa.select(TimelineEvent).where(TimelineEvent.subject_type == "import", TimelineEvent.action == "imported")
-        .order_by(TimelineEvent.id.desc()).limit(10)
+        .order_by(TimelineEvent.id.desc()).limit(50)
     ).all()
+    recent = [event for event in events if (event.detail or {}).get("area", "cases") == spec.area][:10]
     return render_page(
-        "imports/index.html", "imports/_saved_mapping.html", form=form, platform=platform,
-        platform_label=PLATFORMS[platform], saved=saved_mapping(platform), recent=recent,
-        aliases=case_import.header_aliases(), field_title=case_import.field_title, platforms=PLATFORMS,
-        required=case_import.REQUIRED, export_args={},
+        "imports/index.html", "imports/_saved_mapping.html", importer=spec, form=form, platform=platform,
+        platform_label=PLATFORMS[platform], saved=saved_mapping(spec, platform), recent=recent,
+        aliases=spec.module.header_aliases(), field_title=spec.module.field_title, platforms=PLATFORMS,
+        required=spec.module.REQUIRED, export_args={},
     )
 
 
@@ -113,149 +167,170 @@ def load_upload(token: str):
     return None
 
 
-# --- import views ----------------------------------------------------------------------------------
+# --- import views (registered for each importer at the end of this section) ----------------------------
 
-@bp.route("/import/")
-@permission_required("import_cases")
-def index():
+def index(spec: Importer):
     """The upload form; with ?platform= (the form's select, through htmx) the saved mapping of that platform."""
     max_bytes, max_rows = limits()
     form = UploadForm(formdata=None, max_bytes=max_bytes, max_rows=max_rows)
     if request.args.get("platform") in PLATFORMS:
         form.platform.data = request.args["platform"]
-    return render_index(form)
+    return render_index(spec, form)
 
 
-@bp.route("/import/preview", methods=["POST"])
-@permission_required("import_cases")
-def preview():
+def preview(spec: Importer):
     max_bytes, max_rows = limits()
     form = UploadForm(max_bytes=max_bytes, max_rows=max_rows)
     if not form.validate_on_submit():
-        return render_index(form)
+        return render_index(spec, form)
     data = form.file.data.read()
     filename = os.path.basename((form.file.data.filename or "").replace("\\", "/"))[:200]
     try:
         table = spreadsheets.read_table(data, filename, max_bytes=max_bytes, max_rows=max_rows)
     except spreadsheets.ImportFileError as error:
         form.file.errors.append(str(error.message))
-        return render_index(form)
+        return render_index(spec, form)
     store, now = upload_store(), utcnow()
     store.purge(now)
     meta = {"filename": filename, "platform": form.platform.data, "shop_id": form.shop_id.data or None,
-            "mapping": saved_mapping(form.platform.data)}
+            "mapping": saved_mapping(spec, form.platform.data), "area": spec.area}
     token = store.save(data, current_user.id, now, **meta)
-    return render_preview(make_plan(table, meta), token, meta)
+    return render_preview(spec, make_plan(spec, table, meta), token, meta)
 
 
-@bp.route("/import/mapping", methods=["POST"])
-@permission_required("import_cases")
-def remap():
+def load_area_upload(spec: Importer, token: str):
+    """The upload, if it was made for this importer (a case upload's token cannot confirm a review import)."""
+    loaded = load_upload(token)
+    if loaded is not None and loaded[1].get("area", "cases") != spec.area:
+        flash(_("This upload has expired or was already imported. Upload the file again."), "error")
+        return None
+    return loaded
+
+
+def remap(spec: Importer):
     """The mapping editor: preview again with other columns, and optionally keep them for the platform."""
-    loaded = load_upload(request.form.get("token", ""))
+    loaded = load_area_upload(spec, request.form.get("token", ""))
     if loaded is None:
-        return redirect(url_for("imports.index"))
+        return redirect(url_for(spec.endpoint("index")))
     table, meta = loaded
-    form = mapping_form(table.headers)
+    form = mapping_form(table.headers, spec.module)
     if not form.validate_on_submit():
         abort(400)
-    chosen = {name: form[f"map_{name}"].data or "" for name in case_import.FIELDS}
-    mapping = mapping_deviations(table.headers, chosen)
+    chosen = {name: form[f"map_{name}"].data or "" for name in spec.module.FIELDS}
+    mapping = mapping_deviations(spec, table.headers, chosen)
     meta = upload_store().update(form.token.data, current_user.id, utcnow(), mapping=mapping)
     if form.save.data:
-        row = db.session.get(ImportMapping, meta["platform"]) or ImportMapping(platform=meta["platform"])
+        row = db.session.get(ImportMapping, (spec.area, meta["platform"])) or ImportMapping(area=spec.area,
+                                                                                             platform=meta["platform"])
         row.mapping = mapping
         db.session.add(row)
-        record(current_user, "import", 0, "mapping_saved", platform=meta["platform"], mapping=mapping)
+        record(current_user, "import", 0, "mapping_saved", area=spec.area, platform=meta["platform"], mapping=mapping)
         db.session.commit()
         flash(_("Column mapping saved for %(platform)s.", platform=PLATFORMS[meta["platform"]]), "success")
-    return render_preview(make_plan(table, meta), form.token.data, meta)
+    return render_preview(spec, make_plan(spec, table, meta), form.token.data, meta)
 
 
-@bp.route("/import/mapping/forget", methods=["POST"])
-@permission_required("import_cases")
-def forget_mapping():
+def forget_mapping(spec: Importer):
     form = ForgetMappingForm()
     if not form.validate_on_submit():
         abort(400)
-    row = db.session.get(ImportMapping, form.platform.data)
+    row = db.session.get(ImportMapping, (spec.area, form.platform.data))
     if row is not None:
         db.session.delete(row)
-        record(current_user, "import", 0, "mapping_forgotten", platform=form.platform.data)
+        record(current_user, "import", 0, "mapping_forgotten", area=spec.area, platform=form.platform.data)
         db.session.commit()
     flash(_("%(platform)s exports are read with the standard column names again.",
             platform=PLATFORMS[form.platform.data]), "success")
-    return redirect(url_for("imports.index", platform=form.platform.data))
+    return redirect(url_for(spec.endpoint("index"), platform=form.platform.data))
 
 
-@bp.route("/import/confirm", methods=["POST"])
-@permission_required("import_cases")
-def confirm():
+def confirm(spec: Importer):
     """Read and plan the file again, then apply it all or nothing."""
     form = ConfirmForm()
     if not form.validate_on_submit():
         abort(400)
     token = form.token.data
     try:
-        run = spreadsheets.claim_import(token, "cases", current_user, "", utcnow())
+        run = spreadsheets.claim_import(token, spec.area, current_user, "", utcnow())
     except spreadsheets.AlreadyClaimed as claimed:
-        return already_imported(claimed.run)
-    loaded = load_upload(token)
+        return already_imported(spec, claimed.run)
+    loaded = load_area_upload(spec, token)
     if loaded is None:
         spreadsheets.release_import(run)
-        return redirect(url_for("imports.index"))
+        return redirect(url_for(spec.endpoint("index")))
     table, meta = loaded
-    plan = make_plan(table, meta)
+    plan = make_plan(spec, table, meta)
     if spreadsheets.plan_digest(plan) != meta.get("digest"):
         spreadsheets.release_import(run)
-        flash(_("The cases changed since the preview, so nothing was imported. Check the new preview."), "error")
-        return render_preview(plan, token, meta)
+        flash(_("The data changed since the preview, so nothing was imported. Check the new preview."), "error")
+        return render_preview(spec, plan, token, meta)
     if not plan.ready:
         spreadsheets.release_import(run)
         flash(_("Nothing was imported: the preview says why."), "error")
-        return render_preview(plan, token, meta)
+        return render_preview(spec, plan, token, meta)
     now = utcnow()
     try:
-        result = case_import.apply_import(plan, current_user, sla.load_rules(), now,
-                                          source={"sha256": meta["sha256"], "size": meta["size"]})
+        result = spec.apply(plan, current_user, now, {"sha256": meta["sha256"], "size": meta["size"]})
         run.filename = meta["filename"]
         spreadsheets.finish_import(run, {"created": len(result.created), "updated": len(result.updated),
                                          "unchanged": result.unchanged}, now)
         db.session.commit()
     except (IntegrityError, StaleDataError):
         spreadsheets.release_import(run)
-        flash(_("Someone changed the same cases during the import, so nothing was imported. Check the new preview."),
+        flash(_("Someone changed the same records during the import, so nothing was imported. Check the new preview."),
               "error")
-        return render_preview(make_plan(table, meta), token, meta)
+        return render_preview(spec, make_plan(spec, table, meta), token, meta)
     upload_store().delete(token)
     flash(_("%(created)s created, %(updated)s updated, %(unchanged)s unchanged.", created=len(result.created),
             updated=len(result.updated), unchanged=result.unchanged), "success")
-    return redirect(url_for("cases.board"))
+    return redirect(url_for(spec.done_endpoint))
 
 
-def already_imported(run):
+def already_imported(spec: Importer, run):
     """A second confirmation of one preview: say what happened to the first, import nothing."""
     who = run.user.display_name if run.user else ""
     if run.finished_at is None:
-        flash(_("This file is being imported right now by %(name)s; the cases appear on the board when it is done.",
-                name=who), "info")
+        flash(_("This file is being imported right now by %(name)s; it shows when it is done.", name=who), "info")
     else:
         flash(_("This file was imported already by %(name)s: %(created)s created, %(updated)s updated, "
                 "%(unchanged)s unchanged. Nothing was imported again.", name=who,
                 **{"created": 0, "updated": 0, "unchanged": 0, **run.result}), "info")
-    return redirect(url_for("cases.board"))
+    return redirect(url_for(spec.done_endpoint))
 
 
-@bp.route("/import/template.csv")
-@permission_required("import_cases")
-def template_csv():
-    return spreadsheets.csv_response(case_import.template_rows(), "case-import-template.csv")
+def template_csv(spec: Importer):
+    return spreadsheets.csv_response(spec.module.template_rows(), f"{spec.area}-import-template.csv")
 
 
-@bp.route("/import/template.xlsx")
-@permission_required("import_cases")
-def template_xlsx():
-    return spreadsheets.workbook_response(case_export.template_xlsx, "case-import-template.xlsx")
+def template_xlsx(spec: Importer):
+    return spreadsheets.workbook_response(spec.write_template_xlsx, f"{spec.area}-import-template.xlsx")
+
+
+# The import views: name -> (path, methods), registered once per importer ("imports.preview" for cases,
+# "imports.reviews_preview" for reviews), each checking its importer's permission.
+IMPORT_VIEWS = {
+    "index": ("/", ["GET"], index),
+    "preview": ("/preview", ["POST"], preview),
+    "remap": ("/mapping", ["POST"], remap),
+    "forget_mapping": ("/mapping/forget", ["POST"], forget_mapping),
+    "confirm": ("/confirm", ["POST"], confirm),
+    "template_csv": ("/template.csv", ["GET"], template_csv),
+    "template_xlsx": ("/template.xlsx", ["GET"], template_xlsx),
+}
+
+
+def _bind(spec: Importer, view):
+    @wraps(view)
+    def bound():
+        return view(spec)
+
+    return bound
+
+
+for _spec in IMPORTERS.values():
+    for _name, (_path, _methods, _view) in IMPORT_VIEWS.items():
+        bp.add_url_rule(_spec.url_prefix + _path, _spec.endpoint_prefix + _name,
+                        permission_required(_spec.permission)(_bind(_spec, _view)), methods=_methods)
 
 
 # --- export views ----------------------------------------------------------------------------------
@@ -290,13 +365,13 @@ def export_cases(file_format: str):
     return spreadsheets.xlsx_response(header, rows(), name, title=_("Cases"), widths=case_export.export_widths())
 
 
-@bp.route("/export.csv", methods=["GET", "POST"])
+@bp.route("/cases/export.csv", methods=["GET", "POST"])
 @permission_required("work_cases")
 def export_csv():
     return export_cases("csv")
 
 
-@bp.route("/export.xlsx", methods=["GET", "POST"])
+@bp.route("/cases/export.xlsx", methods=["GET", "POST"])
 @permission_required("work_cases")
 def export_xlsx():
     return export_cases("xlsx")

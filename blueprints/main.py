@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+import threading
+
 import click
 import sqlalchemy as sa
 from flask import Blueprint, abort, current_app, redirect, request, session, url_for
@@ -9,6 +13,7 @@ from flask_login import current_user
 
 import demo
 import live
+import scheduler
 from blueprints.common import permission_required, render_page, safe_target
 from forms.main import LanguageForm
 from models import User, db, latest_event_id, utcnow
@@ -79,3 +84,28 @@ def demo_logins():
         user = db.session.scalar(User.by_username(username))
         if user is not None and user.active and user.check_password(demo.DEMO_PASSWORD):
             click.echo(f"    {username:<10} {role:<9} {name}")
+
+
+@bp.cli.command("scheduler")
+@click.option("--once", is_flag=True, help="Run the jobs that are due now, once, and stop (for cron and tests).")
+@click.option("--interval", default=30, show_default=True, type=click.IntRange(1, 3600), help="Seconds between passes.")
+def run_scheduler(once, interval):
+    """Run the scheduled jobs (the day's review list, the end-of-day summary, retries) beside the web servers.
+
+    Every run is claimed in the database, so a scheduler on each app server never runs a job twice.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if once:
+        for ran in scheduler.run_due():
+            click.echo(f"{ran.job} {ran.slot}: {ran.error or ran.result}")
+        return
+    stop = threading.Event()
+
+    def stop_after_this_pass(signum, frame):
+        if stop.is_set():  # asked twice: stop now
+            raise KeyboardInterrupt
+        stop.set()
+
+    signal.signal(signal.SIGTERM, stop_after_this_pass)
+    signal.signal(signal.SIGINT, stop_after_this_pass)
+    scheduler.run_forever(interval, stop)

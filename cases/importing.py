@@ -38,6 +38,7 @@ from spreadsheets import (
     Columns,
     FieldSpec,
     ImportTable,
+    PlanNotReady,
     RowPlan,
     cell_text,
     choice_table,
@@ -55,6 +56,7 @@ FUTURE_SLACK = timedelta(days=1)        # clocks differ; a request "from tomorro
 DEADLINE_HORIZON = timedelta(days=366)
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
 REQUIRED = ("order_no", "buyer_nick", "kind", "shop")
+KEY_FIELDS = ("order_no", "platform_case_id", "buyer_nick", "kind", "shop")  # the preview table's columns
 
 
 # --- our fields and the column names that mean them ------------------------------------
@@ -228,7 +230,7 @@ def plan_import(table: ImportTable, *, platform: str, shops: Iterable[Shop], now
     shops = list(shops)
     shop_names = {shop.id: shop.name for shop in shops}
     columns = resolve_columns(table.headers, mapping, has_default_shop=default_shop_id is not None)
-    plan = ImportPlan(table, columns, [], spreadsheets.missing_columns(columns, _missing_text),
+    plan = ImportPlan(table, columns, [], spreadsheets.missing_columns(columns, FIELDS),
                       spreadsheets.column_warnings(table, columns, mapping, field_title),
                       platform=platform, default_shop_id=default_shop_id, shop_names=shop_names)
     if plan.problems:
@@ -244,13 +246,6 @@ def plan_import(table: ImportTable, *, platform: str, shops: Iterable[Shop], now
                              {row.values["order_no"] for row in keyed})
     _match_existing(plan.rows, existing)
     return plan
-
-
-def _missing_text(name: str) -> str:
-    """A missing field as the user would look for it: its title and a few column names that would do."""
-    title = field_title(name)
-    examples = [alias for alias in header_aliases()[name] if alias != title][:3]
-    return f"{title} ({'/'.join(examples)})"
 
 
 @dataclass
@@ -453,10 +448,6 @@ class ImportResult:
     created: list[int]
     updated: list[int]
     unchanged: int
-
-
-class PlanNotReady(Exception):  # a programming error, not the user's: never shown
-    """apply_import was given a plan with refused rows, a problem, or nothing to do."""
 
 
 def apply_import(plan: ImportPlan, actor: User, rules, now: datetime, *, source: dict | None = None) -> ImportResult:

@@ -12,6 +12,7 @@ from demo.accounts import DEMO_PASSWORD, SHOPS, create_accounts, demo_logins
 from demo.cases import create_cases
 from demo.compensation import create_compensations
 from demo.handoffs import create_handoffs
+from demo.reviews import create_reviews
 from models import utcnow
 
 __all__ = ["DEMO_PASSWORD", "create", "demo_logins"]
@@ -32,4 +33,6 @@ def create(case_count: int = 200, seed: int = 7, *, now: datetime | None = None,
     open_cases = create_cases(rng, case_count, now, bulk)
     requests = create_compensations(rng, now)
     handoffs = create_handoffs(rng, now)
-    return f"{message}, {case_count} cases ({open_cases} open), {requests} compensation requests, {handoffs} handoffs"
+    reviews, listed, handled = create_reviews(rng, now)
+    return (f"{message}, {case_count} cases ({open_cases} open), {requests} compensation requests, {handoffs} handoffs, "
+            f"{reviews} reviews (today's list: {listed}, {handled} handled)")

@@ -25,6 +25,7 @@ STAFF = [
     ("agent2", "刘洋", "agent", "aftersales"),
     ("presales", "陈静", "agent", "presales"),
     ("reviewer", "赵敏", "reviewer", "aftersales"),
+    ("reviewer2", "吴婷", "reviewer", "aftersales"),  # the day's review list is shared between two
     ("warehouse", "孙强", "agent", "warehouse"),
     ("installer", "周师傅", "agent", "installer"),
 ]

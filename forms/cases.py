@@ -32,6 +32,7 @@ from forms.base import (
     shop_choices,
     worker_choices,
 )
+from models import CENT
 
 PHONE = re.compile(r"^[0-9+\- ]*$")
 
@@ -69,6 +70,28 @@ class CaseForm(FlaskForm):
     @property
     def phone_unchanged(self) -> bool:
         return bool(self.masked_phone) and (self.buyer_phone.data or "").strip() == self.masked_phone
+
+    def case_values(self, zone, case=None) -> dict:
+        """The values a case is created or changed with (times typed in shop time ``zone``)."""
+        deadline = self.platform_deadline_at.data
+        return {
+            "shop_id": self.shop_id.data,
+            "order_no": self.order_no.data.strip(),
+            "platform_case_id": (self.platform_case_id.data or "").strip() or None,
+            "buyer_nick": self.buyer_nick.data.strip(),
+            "buyer_phone": case.buyer_phone if case is not None and self.phone_unchanged else (self.buyer_phone.data or "").strip() or None,
+            "kind": self.kind.data,
+            "category": self.category.data,
+            "priority": self.priority.data,
+            "assignee_id": self.assignee_id.data or None,
+            "order_amount": self.order_amount.data.quantize(CENT),
+            "refund_amount": self.refund_amount.data.quantize(CENT) if self.refund_amount.data is not None else None,
+            "summary": (self.summary.data or "").strip(),
+            "flag": self.flag.data or None,
+            "flag_note": (self.flag_note.data or "").strip(),
+            "platform_deadline_at": deadline.replace(tzinfo=zone) if deadline else None,
+            "platform_deadline_note": (self.platform_deadline_note.data or "").strip(),
+        }
 
     def validate_buyer_phone(self, field):
         if not self.phone_unchanged and not PHONE.match(field.data or ""):

@@ -11,7 +11,6 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Regexp, ValidationError
 
 import spreadsheets
-from cases import importing as case_import
 from forms import base
 from models import PLATFORMS, Shop, db
 
@@ -62,8 +61,9 @@ class ForgetMappingForm(FlaskForm):
             raise ValidationError(_l("Unknown platform."))
 
 
-def mapping_form(headers: list[str], selected: dict | None = None, **kwargs) -> FlaskForm:
-    """One select per field of ours, offering the file's headers; ``selected`` presets them (no form data)."""
+def mapping_form(headers: list[str], module, selected: dict | None = None, **kwargs) -> FlaskForm:
+    """One select per field of an area's import ``module`` (its FIELDS, REQUIRED and field_title), offering the
+    file's headers; ``selected`` presets them (no form data)."""
 
     class MappingForm(FlaskForm):
         token = HiddenField(validators=[DataRequired(), TOKEN_RULE])
@@ -71,12 +71,12 @@ def mapping_form(headers: list[str], selected: dict | None = None, **kwargs) -> 
         save = SubmitField()
 
     options = [SelectChoice("", _l("(not imported)"))] + [SelectChoice(h, h) for h in dict.fromkeys(headers) if h]
-    for name in case_import.FIELDS:
-        label = case_import.field_title(name)
-        if name in case_import.REQUIRED:
+    for name in module.FIELDS:
+        label = module.field_title(name)
+        if name in module.REQUIRED:
             label = _("%(field)s (required)", field=label)
         setattr(MappingForm, f"map_{name}", SelectField(label, choices=options, default=""))
     if selected is not None:
-        kwargs.update({f"map_{name}": selected.get(name, "") for name in case_import.FIELDS})
+        kwargs.update({f"map_{name}": selected.get(name, "") for name in module.FIELDS})
         return MappingForm(formdata=None, **kwargs)
     return MappingForm(**kwargs)

@@ -16,7 +16,11 @@
   function isTyped(el) {
     if (el.type === "checkbox" || el.type === "radio") return el.checked !== el.defaultChecked;
     if (el.tagName === "SELECT") {
-      return Array.prototype.some.call(el.options, function (o) { return o.selected !== o.defaultSelected; });
+      // With no option marked selected, the browser shows the first: that one is the default.
+      var marked = Array.prototype.some.call(el.options, function (o) { return o.defaultSelected; });
+      return Array.prototype.some.call(el.options, function (o, i) {
+        return o.selected !== (marked ? o.defaultSelected : i === 0);
+      });
     }
     return el.value !== el.defaultValue;
   }

@@ -8,7 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SKIPPED = {".venv", "tests", "migrations", "bench", "translations", "static", "templates", "instance", "node_modules"}
 AREAS = {"cases", "compensation", "reviews", "handoffs", "scoring", "sync"}
-TOP_LEVEL_ALLOWED = {"app", "models", "config", "extensions", "live", "timeline", "templating", "spreadsheets", "notify"}
+TOP_LEVEL_ALLOWED = {"app", "models", "config", "extensions", "live", "timeline", "templating", "spreadsheets", "notify",
+                     "scheduler"}
 LOCAL = AREAS | TOP_LEVEL_ALLOWED | {"blueprints", "forms", "demo"}
 
 

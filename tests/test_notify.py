@@ -7,41 +7,23 @@ DingTalk, and the DingTalk one checks the 加签 signature with its own code, no
 
 from __future__ import annotations
 
-import base64
-import email
-import hashlib
-import hmac
-import json
 import socket
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from models import UserError
 from notify import NotifyError, SmtpSettings, escape_markdown, send_mail, send_robot, split_markdown
+from tests.conftest import DINGTALK_SECRET, LOCALHOST, SMTP_PASSWORD, SMTP_USER, dingtalk_url, wecom_url
 
-LOCALHOST = "127.0.0.1"
-SMTP_USER = "robot"
-SMTP_PASSWORD = "s3cret-pass"
-DINGTALK_SECRET = "SEC0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd"
+# The fake mail server and robots (fixtures ``mailbox`` and ``robots``) live in conftest.py: the review
+# summary's and the scheduler's tests send through them too.
+pytestmark = pytest.mark.usefixtures("no_proxy")
+
 # This instant's signature contains "+", so a sign that is not URL-encoded arrives as a space and fails.
 NOW = datetime(2025, 6, 1, 12, 1, tzinfo=UTC)
 NOW_MS = 1748779260000
-
-
-@pytest.fixture(autouse=True)
-def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """urllib honours *_proxy variables; a proxy on the test machine must not see requests meant for 127.0.0.1."""
-    for name in ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture
@@ -53,52 +35,6 @@ def closed_port() -> Iterator[int]:
 
 
 # --- SMTP ------------------------------------------------------------------
-
-
-class Mailbox:
-    """aiosmtpd handler that keeps what arrives; ``refuse`` and ``data_reply`` make it answer like a fussy relay."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[email.message.EmailMessage, list[str], bool]] = []
-        self.refuse: set[str] = set()
-        self.data_reply = "250 OK"
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 5.1.1 No such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.data_reply.startswith("250"):
-            message = email.message_from_bytes(envelope.content, policy=policy.default)
-            self.messages.append((message, list(envelope.rcpt_tos), bool(session.authenticated)))
-        return self.data_reply
-
-
-def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
-    accepted = isinstance(auth_data, LoginPassword) and auth_data == (SMTP_USER.encode(), SMTP_PASSWORD.encode())
-    return AuthResult(success=accepted, handled=False)  # not handled: the server itself answers 535 on failure
-
-
-class LocalController(Controller):
-    """Controller on port 0: start() checks the server by connecting to ``self.port``, so set it to the bound port first."""
-
-    def _trigger_server(self) -> None:
-        self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    handler = Mailbox()
-    # AUTH without TLS only because the server is on 127.0.0.1; AUTH is offered, never required.
-    controller = LocalController(handler, hostname=LOCALHOST, port=0, authenticator=authenticate, auth_require_tls=False)
-    controller.start()
-    try:
-        yield handler, controller.port
-    finally:
-        controller.stop()
 
 
 def smtp(port: int, **overrides) -> SmtpSettings:
@@ -230,87 +166,6 @@ def test_unknown_security_is_refused():
 
 
 # --- robots ----------------------------------------------------------------
-
-
-@dataclass
-class RobotRequest:
-    path: str
-    query: dict[str, list[str]]
-    body: dict
-
-
-@dataclass
-class FakeRobots:
-    """What the fake WeCom/DingTalk robot saw, and how it answers the next requests."""
-
-    base_url: str = ""
-    dingtalk_secret: str = DINGTALK_SECRET
-    requests: list[RobotRequest] = field(default_factory=list)
-    replies: list[tuple[int, int]] = field(default_factory=list)  # (HTTP status, errcode) per request, then (200, 0)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def contents(self) -> list[str]:
-        return [r.body["markdown"].get("content", r.body["markdown"].get("text")) for r in self.requests]
-
-
-def signature_is_valid(query: dict[str, list[str]], secret: str) -> bool:
-    """DingTalk's documented check, written independently: sign == base64(HMAC-SHA256(secret, f"{timestamp}\\n{secret}"))."""
-    try:
-        [timestamp], [sign] = query["timestamp"], query["sign"]
-    except (KeyError, ValueError):
-        return False
-    string_to_sign = (timestamp + "\n" + secret).encode("utf-8")
-    expected = base64.b64encode(hmac.new(secret.encode("utf-8"), string_to_sign, hashlib.sha256).digest()).decode()
-    return hmac.compare_digest(expected, sign)
-
-
-def robot_handler(robots: FakeRobots) -> type[BaseHTTPRequestHandler]:
-    class RobotHandler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            parts = urlsplit(self.path)
-            query = parse_qs(parts.query)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8"))
-            with robots.lock:
-                robots.requests.append(RobotRequest(parts.path, query, body))
-                status, errcode = robots.replies.pop(0) if robots.replies else (200, 0)
-            if parts.path == "/robot/send" and errcode == 0 and not signature_is_valid(query, robots.dingtalk_secret):
-                errcode = 310000  # DingTalk: sign not match (also keyword/IP mismatch)
-            answer = json.dumps({"errcode": errcode, "errmsg": "ok" if errcode == 0 else "refused"}).encode()
-            self.send_response(status)
-            if 300 <= status < 400:
-                self.send_header("Location", robots.base_url + "/elsewhere")
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def log_message(self, format, *args) -> None:  # keep the test output quiet
-            pass
-
-    return RobotHandler
-
-
-@pytest.fixture
-def robots() -> Iterator[FakeRobots]:
-    fake = FakeRobots()
-    server = ThreadingHTTPServer((LOCALHOST, 0), robot_handler(fake))
-    fake.base_url = f"http://{LOCALHOST}:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield fake
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
-def wecom_url(robots: FakeRobots) -> str:
-    return f"{robots.base_url}/cgi-bin/webhook/send?key=test-key"
-
-
-def dingtalk_url(robots: FakeRobots) -> str:
-    return f"{robots.base_url}/robot/send?access_token=test-token"
 
 
 def test_wecom_gets_one_markdown_message(robots):

@@ -833,12 +833,12 @@ def test_mapping_editor_fixes_a_missing_column_and_is_saved_and_reused(app, logi
     assert 'id="import-preview"' in html and "<html" not in html
     assert outcomes(html) == [(2, "create")]
     with app.app_context():
-        assert db.session.get(ImportMapping, "tmall") is None  # not saved yet
+        assert db.session.get(ImportMapping, ("cases", "tmall")) is None  # not saved yet
     # save it for the platform
     html = client.post_form("/cases/import/mapping", {**form, "save": "1"}).get_data(as_text=True)
     assert "Column mapping saved for Tmall." in html
     with app.app_context():
-        assert db.session.get(ImportMapping, "tmall").mapping == {"buyer_nick": "旺旺名"}
+        assert db.session.get(ImportMapping, ("cases", "tmall")).mapping == {"buyer_nick": "旺旺名"}
         assert db.session.scalar(sa.select(TimelineEvent).where(TimelineEvent.action == "mapping_saved")).actor.username == "agent"
     # the next Tmall file with that column maps without editing; the upload page shows the saved mapping
     html = upload(client, csv_bytes([["订单号", "旺旺名", "售后类型", "店铺"], ["1002", "小周", "换货", "测试天猫店"]])).get_data(as_text=True)
@@ -850,7 +850,7 @@ def test_mapping_editor_fixes_a_missing_column_and_is_saved_and_reused(app, logi
     # and it can be forgotten
     client.post_form("/cases/import/mapping/forget", {"platform": "tmall"})
     with app.app_context():
-        assert db.session.get(ImportMapping, "tmall") is None
+        assert db.session.get(ImportMapping, ("cases", "tmall")) is None
 
 
 def test_confirm_plans_again(app, login_as, make_case):
@@ -862,7 +862,7 @@ def test_confirm_plans_again(app, login_as, make_case):
     response = client.post_form("/cases/import/confirm", {"token": token_of(html)})
     html = response.get_data(as_text=True)
     assert response.status_code == 200
-    assert "The cases changed since the preview, so nothing was imported." in html
+    assert "The data changed since the preview, so nothing was imported." in html
     assert outcomes(html) == [(2, "update")]  # what the file would do now: update the colleague's case
     with app.app_context():
         assert case_count() == 1
