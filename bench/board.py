@@ -281,7 +281,7 @@ def board_poll_url(port: int, cookie: str) -> str:
 
 def client(job: tuple) -> dict:
     """One keep-alive connection sending one request after another until time is up."""
-    port, path, headers, seconds, expected, start_at = job
+    port, path, headers, seconds, expected, start_at, token_url = job
     time.sleep(max(0.0, start_at - time.time()))
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     latencies, statuses, errors = [], Counter(), 0
@@ -302,7 +302,7 @@ def client(job: tuple) -> dict:
         statuses[response.status] += 1
         if expected == 204 and response.status == 200:
             # A clock on the board turned colour, so the token expired: the answer carries the new one.
-            found = TOKEN_URL.search(body.decode(errors="replace"))
+            found = token_url.search(body.decode(errors="replace"))
             if found:
                 path = html.unescape(found.group(1))
         if response.will_close:
@@ -322,14 +322,18 @@ def _client_process(job: tuple, results) -> None:
         results.close()
 
 
-def run_load(clients: int, port: int, path: str, headers: dict, seconds: float, expected: int) -> list[dict]:
-    """``clients`` processes at once; one that dies or hangs is stopped and counted, never waited for."""
+def run_load(clients: int, port: int, path: str, headers: dict, seconds: float, expected: int,
+             token_url: re.Pattern = TOKEN_URL) -> list[dict]:
+    """``clients`` processes at once; one that dies or hangs is stopped and counted, never waited for.
+
+    ``token_url`` finds a live region's new poll URL in a 200 answer to a poll (the board's by default)."""
     context = multiprocessing.get_context("fork")  # the parent has no threads, so forking is safe
     start_at = time.time() + 0.2  # every client starts together
     running = []
     for _ in range(clients):
         receiver, sender = context.Pipe(duplex=False)
-        process = context.Process(target=_client_process, args=((port, path, headers, seconds, expected, start_at), sender))
+        job = (port, path, headers, seconds, expected, start_at, token_url)
+        process = context.Process(target=_client_process, args=(job, sender))
         process.start()
         sender.close()
         running.append((process, receiver))
