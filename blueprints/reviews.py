@@ -48,6 +48,7 @@ from models import (
     Case,
     ReplyTemplate,
     Review,
+    ReviewDay,
     ReviewSummary,
     Shop,
     SummaryDelivery,
@@ -89,6 +90,15 @@ def chosen_day() -> date:
     return day if today() - timedelta(days=366) <= day <= today() else today()
 
 
+def worklist_day() -> date:
+    """The list the worklist opens on: the chosen day; without one, today's list once it has formed, and
+    before that (early in the morning) the latest list, whose leftovers are the work until then."""
+    if request.args.get("day"):
+        return chosen_day()
+    latest = db.session.scalar(sa.select(sa.func.max(ReviewDay.day)).where(ReviewDay.day <= today()))
+    return latest if latest is not None and latest >= today() - timedelta(days=7) else today()
+
+
 def review_or_404(review_id: int) -> Review:
     return get_or_404(Review, review_id)
 
@@ -99,15 +109,19 @@ def answer(review: Review, message: str | None = None, error: str | None = None)
 
 # --- the day's list -------------------------------------------------------------------------------------
 
-def list_statement(day: date, who: str, state: str, page: int = 1):
-    statement = sa.select(Review).options(so.joinedload(Review.shop), so.joinedload(Review.assignee),
-                                          so.joinedload(Review.case))
+def who_filter(statement, who: str):
+    """Mine, nobody's, one reviewer's (an id), or everyone's ("all")."""
     if who == "mine":
-        statement = statement.where(Review.assignee_id == current_user.id)
-    elif who == "nobody":
-        statement = statement.where(Review.assignee_id.is_(None))
-    elif who.isdigit():
-        statement = statement.where(Review.assignee_id == int(who))
+        return statement.where(Review.assignee_id == current_user.id)
+    if who == "nobody":
+        return statement.where(Review.assignee_id.is_(None))
+    if who.isdigit():
+        return statement.where(Review.assignee_id == int(who))
+    return statement
+
+
+def list_statement(day: date, who: str, state: str, page: int = 1):
+    statement = who_filter(sa.select(Review).options(so.joinedload(Review.assignee), so.joinedload(Review.case)), who)
     if state == "carried":  # earlier lists' reviews still open
         statement = statement.where(Review.list_date < day, Review.list_date >= day - timedelta(days=30),
                                     Review.state != "handled")
@@ -128,7 +142,7 @@ def list_statement(day: date, who: str, state: str, page: int = 1):
 @live.region
 def worklist_page():
     """The day's list with its clear rate and follow-up rate; refreshes itself like the board."""
-    now, event_id, day = utcnow(), latest_event_id(), chosen_day()
+    now, event_id, day = utcnow(), latest_event_id(), worklist_day()
     default_who = "all" if current_user.can("lead_reviews") or not current_user.can("work_reviews") else "mine"
     who = request.args.get("who", default_who)
     who = who if who in ("mine", "all", "nobody") or (who.isdigit() and len(who) < 19) else default_who
@@ -143,8 +157,8 @@ def worklist_page():
     token = live.make_token(event_id, live.earliest(window.changes_at(now) for window in shown.values()))
     people = {user.id: user for user in db.session.scalars(sa.select(User).where(User.id.in_(
         [key for key in figures.by_reviewer if key is not None])))}
-    carried = db.session.scalar(sa.select(sa.func.count()).select_from(Review).where(
-        Review.list_date < day, Review.list_date >= day - timedelta(days=30), Review.state != "handled")) or 0
+    carried = db.session.scalar(who_filter(sa.select(sa.func.count()).select_from(Review).where(
+        Review.list_date < day, Review.list_date >= day - timedelta(days=30), Review.state != "handled"), who)) or 0
     return render_page("reviews/worklist.html", "reviews/_worklist_live.html", reviews=reviews, windows=shown,
                        figures=figures, people=people, day=day, today=today(), who=who, state=state, now=now,
                        token=token, poll_seconds=live.poll_seconds(), carried=carried, limit=LIST_LIMIT, page=page, more=more,

@@ -46,7 +46,7 @@ from flask_babel import lazy_gettext as _l
 import spreadsheets
 from models import Review, Shop, TimelineEvent, User, db, record
 from reviews import causes, worklist
-from reviews.labels import RATING_WORDS
+from reviews.labels import OTHER_CAUSE, RATING_WORDS
 from spreadsheets import (
     CREATE,
     REFUSED,
@@ -526,7 +526,9 @@ def _apply_changes(review: Review, changes: dict, actor: User | None, now: datet
 
 
 def _suggest_causes(reviews: list[Review]) -> None:
-    """The suggested cause of each review, shop by shop with what the shop's reviewers confirmed."""
+    """The suggested cause of each review, shop by shop with what the shop's reviewers confirmed. A cause the
+    lead took off the list is suggested as 其他 (a shop's learned causes may also be ones the lead added)."""
+    listed = set(worklist.causes())
     by_shop: dict[int, list[Review]] = defaultdict(list)
     for review in reviews:
         by_shop[review.shop_id].append(review)
@@ -535,7 +537,7 @@ def _suggest_causes(reviews: list[Review]) -> None:
         lexicon = causes.learn(list(corrections.items())) if corrections else None
         for review, suggestion in zip(members, causes.suggest_many([review.text for review in members],
                                                                    corrections=lexicon), strict=True):
-            review.suggested_cause = suggestion.cause
+            review.suggested_cause = suggestion.cause if suggestion.cause in listed else OTHER_CAUSE
 
 
 # --- the template -----------------------------------------------------------------------------

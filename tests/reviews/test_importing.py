@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 
 import spreadsheets
-from models import Review, ReviewDay, Shop, TimelineEvent, db, utcnow
+from models import Review, ReviewDay, Shop, TimelineEvent, db, set_setting, utcnow
 from reviews import importing as review_import
 from reviews import worklist
 from reviews.importing import PlanNotReady, parse_picture_count, parse_rating, plan_import, text_digest
@@ -602,3 +602,12 @@ def test_a_shops_corrections_shape_the_suggested_cause(app):
         [third] = apply_in_app(plan_in_app([["JD-3", "1003", "1", text, "2026-01-11 09:00", "测试京东店"]],
                                            platform="jd_pop")).created
         assert db.session.get(Review, third).suggested_cause == review.suggested_cause != corrected
+
+
+def test_a_cause_the_lead_took_off_the_list_is_suggested_as_other(app):
+    with in_app(app):
+        set_setting("review_causes", [cause for cause in worklist.DEFAULT_CAUSES if cause != "物流"])
+        db.session.commit()
+        [review_id] = apply_in_app(plan_in_app([["TM-9", "1009", "1", "快递太慢了，一个星期才到", "2026-01-10 09:00",
+                                                 "测试天猫店"]])).created
+        assert db.session.get(Review, review_id).suggested_cause == "其他"

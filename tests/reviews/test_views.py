@@ -248,3 +248,23 @@ def test_a_long_list_is_paged_and_nothing_is_lost(app, login_as, monkeypatch):
     rest = [review_id for review_id in ids if f'id="review-{review_id}"' in second]
     assert len(shown) == 2 and len(rest) == 1 and set(shown + rest) == set(ids)
     assert "page=2" in first and "page=3" not in second
+
+
+def test_before_todays_list_forms_the_worklist_opens_on_the_latest_list(app, login_as):
+    with app.test_request_context():
+        zone = app.config["SHOP_TZ"]
+        today = worklist.shop_date(utcnow(), zone)
+        yesterday = today - timedelta(days=1)
+        shop = db.session.scalar(sa.select(Shop).where(Shop.name == "测试天猫店"))
+        written = datetime.combine(yesterday - timedelta(days=1), datetime.min.time(), zone) + timedelta(hours=9)
+        review = Review(platform="tmall", shop=shop, rating=1, text="昨天的差评还没处理完", reviewed_at=written,
+                        text_digest="y" * 64, suggested_cause="质量问题", list_date=yesterday,
+                        assignee=user_named("reviewer"))
+        db.session.add_all([review, ReviewDay(day=yesterday, formed_at=utcnow(), snapshot_count=1)])
+        db.session.commit()
+        review_id = review.id
+    reviewer = login_as("reviewer")
+    page = reviewer.get("/reviews/").get_data(as_text=True)
+    assert f'id="review-{review_id}"' in page and yesterday.isoformat() in page
+    chosen = reviewer.get(f"/reviews/?day={today.isoformat()}").get_data(as_text=True)
+    assert f'id="review-{review_id}"' not in chosen  # asking for today shows today's (not formed) list
