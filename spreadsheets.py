@@ -536,6 +536,82 @@ class ImportPlan:
         return not self.problems and not counts[REFUSED] and bool(counts[CREATE] + counts[UPDATE])
 
 
+@dataclass(frozen=True)
+class RowKeys:
+    """How an area's rows are keyed: by the platform's id when the row has one, else by a natural key; and
+    what the refusals say. Both importers (cases, reviews) match rows to stored records with it.
+
+    ``key_of`` returns None for a row whose key cannot be read (a refused cell): it is left alone.
+    """
+
+    id_of: Callable[[RowPlan], str | None]
+    key_of: Callable[[RowPlan], tuple | None]
+    stored_id_of: Callable[[object], str | None]
+    same_id: Callable[[int], str]                  # (first row)
+    same_key_without_id: Callable[[int], str]      # (first row)
+    same_key: Callable[[int], str]                 # (first row)
+    ambiguous: Callable[[int], str]                # (how many stored records)
+    matched_twice: Callable[[int, str], str]       # (first row, the record's reference)
+
+
+def refuse_repeated_keys(rows: list[RowPlan], keys: RowKeys) -> None:
+    """A key met twice in one file: the later rows are refused, naming the first.
+
+    A row without an id and another row of the same natural key cannot be told apart on the next
+    import either, so the later of the two is refused too.
+    """
+    by_id: dict[str, int] = {}
+    by_key: dict[tuple, int] = {}
+    by_key_without_id: dict[tuple, int] = {}
+    for row in rows:
+        key = keys.key_of(row)
+        if key is None:
+            continue
+        row_id = keys.id_of(row)
+        if row_id and row_id in by_id:
+            row.refuse(keys.same_id(by_id[row_id]))
+        elif row_id and key in by_key_without_id:
+            row.refuse(keys.same_key_without_id(by_key_without_id[key]))
+        elif not row_id and key in by_key:
+            row.refuse(keys.same_key(by_key[key]))
+        if row_id:
+            by_id.setdefault(row_id, row.number)
+        else:
+            by_key_without_id.setdefault(key, row.number)
+        by_key.setdefault(key, row.number)
+
+
+def matched_rows(rows: list[RowPlan], keys: RowKeys, by_id: dict, by_key: dict) -> Iterator[tuple[RowPlan, object]]:
+    """Each row not refused that matches one stored record (``row.existing`` set), with that record.
+
+    ``by_id``: stored records by the platform's id; ``by_key``: lists of stored records by natural key. A row
+    with an id matches that record, else a stored record of its natural key that has no id; a row without
+    one matches by natural key. More than one candidate, or a record a row before matched already, refuses it.
+    """
+    targeted: dict[int, int] = {}
+    for row in rows:
+        if row.action == REFUSED:
+            continue
+        row_id = keys.id_of(row)
+        same_key = by_key.get(keys.key_of(row), [])
+        if row_id:
+            found = by_id.get(row_id)
+            candidates = [found] if found else [record for record in same_key if not keys.stored_id_of(record)]
+        else:
+            candidates = same_key
+        if len(candidates) > 1:
+            row.refuse(keys.ambiguous(len(candidates)))
+            continue
+        if not candidates:
+            continue  # a new record
+        record = row.existing = candidates[0]
+        first = targeted.setdefault(record.id, row.number)
+        if first != row.number:
+            row.refuse(keys.matched_twice(first, record.reference))
+            continue
+        yield row, record
+
+
 class PlanNotReady(Exception):  # a programming error, not the user's: never shown
     """An area's apply_import was given a plan with refused rows, a problem, or nothing to do."""
 

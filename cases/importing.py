@@ -31,7 +31,6 @@ from cases.labels import CASE_CATEGORIES, CASE_KINDS, FLAGS, PRIORITIES
 from models import Case, Shop, User, db, record
 from spreadsheets import (
     CREATE,
-    REFUSED,
     UNCHANGED,
     UPDATE,
     CellError,
@@ -239,7 +238,7 @@ def plan_import(table: ImportTable, *, platform: str, shops: Iterable[Shop], now
     vocabulary = Vocabulary.build()
     context = _RowContext(platform, shops, default_shop_id, now, zone, vocabulary)
     plan.rows = [_parse_row(number, cells, columns, context) for number, cells in table.rows]
-    _refuse_duplicates(plan.rows)
+    spreadsheets.refuse_repeated_keys(plan.rows, ROW_KEYS)
     find_existing = find_existing or find_existing_cases
     keyed = [row for row in plan.rows if "order_no" in row.values and "kind" in row.values]
     existing = find_existing(platform, {row.values["platform_case_id"] for row in keyed if row.values.get("platform_case_id")},
@@ -332,33 +331,25 @@ def _parse_value(name: str, value, row: RowPlan, context: _RowContext):
     raise KeyError(name)
 
 
-def _refuse_duplicates(rows: list[RowPlan]) -> None:
-    """A key met twice in one file: the later rows are refused, naming the first.
+def _order_key(row: RowPlan) -> tuple | None:
+    order = (row.values.get("order_no"), row.values.get("kind"))
+    return None if None in order else order
 
-    A row without a platform case no. and another row of the same order and kind cannot
-    be told apart on the next import either, so the later of the two is refused too.
-    """
-    by_case_id: dict[str, int] = {}
-    by_order: dict[tuple, int] = {}
-    by_order_without_id: dict[tuple, int] = {}
-    for row in rows:
-        case_id = row.values.get("platform_case_id")
-        order = (row.values.get("order_no"), row.values.get("kind"))
-        if None in order:
-            continue
-        if case_id and case_id in by_case_id:
-            row.refuse(_("The same platform case no. as row %(row)s.", row=by_case_id[case_id]))
-        elif case_id and order in by_order_without_id:
-            row.refuse(_("The same order no. and case kind as row %(row)s, which has no platform case no.",
-                         row=by_order_without_id[order]))
-        elif not case_id and order in by_order:
-            row.refuse(_("The same order no. and case kind as row %(row)s; add the platform case no. "
-                         "to tell them apart.", row=by_order[order]))
-        if case_id:
-            by_case_id.setdefault(case_id, row.number)
-        else:
-            by_order_without_id.setdefault(order, row.number)
-        by_order.setdefault(order, row.number)
+
+ROW_KEYS = spreadsheets.RowKeys(
+    id_of=lambda row: row.values.get("platform_case_id"),
+    key_of=_order_key,
+    stored_id_of=lambda case: case.platform_case_id,
+    same_id=lambda first: _("The same platform case no. as row %(row)s.", row=first),
+    same_key_without_id=lambda first: _("The same order no. and case kind as row %(row)s, which has no platform case no.",
+                                        row=first),
+    same_key=lambda first: _("The same order no. and case kind as row %(row)s; add the platform case no. "
+                             "to tell them apart.", row=first),
+    ambiguous=lambda count: _("%(count)s cases already exist for this order no. and case kind; add the platform case no. "
+                              "to choose one.", count=count),
+    matched_twice=lambda first, reference: _("Row %(row)s already matches the same case %(case)s.", row=first,
+                                             case=reference),
+)
 
 
 def _match_existing(rows: list[RowPlan], existing: list) -> None:
@@ -366,28 +357,7 @@ def _match_existing(rows: list[RowPlan], existing: list) -> None:
     by_order: dict[tuple, list] = {}
     for case in existing:
         by_order.setdefault((case.order_no, case.kind), []).append(case)
-    targeted: dict[int, int] = {}
-    for row in rows:
-        if row.action == REFUSED:
-            continue
-        case_id = row.values.get("platform_case_id")
-        same_order = by_order.get((row.values["order_no"], row.values["kind"]), [])
-        if case_id:
-            case = by_case_id.get(case_id)
-            candidates = [case] if case else [c for c in same_order if not c.platform_case_id]
-        else:
-            candidates = same_order
-        if len(candidates) > 1:
-            row.refuse(_("%(count)s cases already exist for this order no. and case kind; add the platform case no. "
-                         "to choose one.", count=len(candidates)))
-            continue
-        if not candidates:
-            continue  # a new case
-        case = row.existing = candidates[0]
-        first = targeted.setdefault(case.id, row.number)
-        if first != row.number:
-            row.refuse(_("Row %(row)s already matches the same case %(case)s.", row=first, case=case.reference))
-            continue
+    for row, case in spreadsheets.matched_rows(rows, ROW_KEYS, by_case_id, by_order):
         row.changes = _changes(case, row.values)
         row.action = UPDATE if row.changes else UNCHANGED
 

@@ -249,7 +249,7 @@ def plan_import(table: ImportTable, *, platform: str, shops: Iterable[Shop], now
                                column=columns.header["follow_up_text"]))
     context = _RowContext(platform, shops, default_shop_id, now, zone)
     plan.rows = [_parse_row(number, cells, columns, context) for number, cells in table.rows]
-    _refuse_duplicates(plan.rows)
+    spreadsheets.refuse_repeated_keys(plan.rows, ROW_KEYS)
     _match_existing(plan.rows, platform, columns, find_existing or find_existing_reviews)
     return plan
 
@@ -341,33 +341,20 @@ def natural_key(values: dict) -> tuple:
     return values.get("order_no", ""), values.get("reviewed_at"), text_digest(values.get("text", ""))
 
 
-def _refuse_duplicates(rows: list[RowPlan]) -> None:
-    """A key met twice in one file: the later rows are refused, naming the first.
-
-    A row without a review ID and another row of the same order, time and text cannot be told apart
-    on the next import either, so the later of the two is refused too.
-    """
-    by_review_id: dict[str, int] = {}
-    by_key: dict[tuple, int] = {}
-    by_key_without_id: dict[tuple, int] = {}
-    for row in rows:
-        if row.values.get("reviewed_at") is None:
-            continue
-        review_id = row.values.get("platform_review_id")
-        key = natural_key(row.values)
-        if review_id and review_id in by_review_id:
-            row.refuse(_("The same review ID as row %(row)s.", row=by_review_id[review_id]))
-        elif review_id and key in by_key_without_id:
-            row.refuse(_("The same order no., review time and text as row %(row)s, which has no review ID.",
-                         row=by_key_without_id[key]))
-        elif not review_id and key in by_key:
-            row.refuse(_("The same order no., review time and text as row %(row)s; add the review ID to tell "
-                         "them apart.", row=by_key[key]))
-        if review_id:
-            by_review_id.setdefault(review_id, row.number)
-        else:
-            by_key_without_id.setdefault(key, row.number)
-        by_key.setdefault(key, row.number)
+ROW_KEYS = spreadsheets.RowKeys(
+    id_of=lambda row: row.values.get("platform_review_id"),
+    key_of=lambda row: natural_key(row.values) if row.values.get("reviewed_at") is not None else None,
+    stored_id_of=lambda review: review.platform_review_id,
+    same_id=lambda first: _("The same review ID as row %(row)s.", row=first),
+    same_key_without_id=lambda first: _("The same order no., review time and text as row %(row)s, which has no review ID.",
+                                        row=first),
+    same_key=lambda first: _("The same order no., review time and text as row %(row)s; add the review ID to tell "
+                             "them apart.", row=first),
+    ambiguous=lambda count: _("%(count)s reviews already exist with this order no., review time and text; add the "
+                              "review ID to choose one.", count=count),
+    matched_twice=lambda first, reference: _("Row %(row)s already matches the same review %(review)s.", row=first,
+                                             review=reference),
+)
 
 
 def _match_existing(rows: list[RowPlan], platform: str, columns: Columns, find_existing: Callable) -> None:
@@ -381,26 +368,7 @@ def _match_existing(rows: list[RowPlan], platform: str, columns: Columns, find_e
     if left:
         for review in find_existing(platform, set(), {row.values["reviewed_at"] for row in left}):
             by_key[(review.order_no, review.reviewed_at, review.text_digest)].append(review)
-    targeted: dict[int, int] = {}
-    for row in live:
-        review_id = row.values.get("platform_review_id")
-        same_key = by_key.get(natural_key(row.values), [])
-        if review_id:
-            review = by_id.get(review_id)
-            candidates = [review] if review else [r for r in same_key if not r.platform_review_id]
-        else:
-            candidates = same_key
-        if len(candidates) > 1:
-            row.refuse(_("%(count)s reviews already exist with this order no., review time and text; add the "
-                         "review ID to choose one.", count=len(candidates)))
-            continue
-        if not candidates:
-            continue  # a new review
-        review = row.existing = candidates[0]
-        first = targeted.setdefault(review.id, row.number)
-        if first != row.number:
-            row.refuse(_("Row %(row)s already matches the same review %(review)s.", row=first, review=review.reference))
-            continue
+    for row, review in spreadsheets.matched_rows(live, ROW_KEYS, by_id, by_key):
         if row.values["shop"] != review.shop_id:
             row.refuse(_("Review %(review)s is stored for the shop %(shop)s; check the shop chosen for the file.",
                          review=review.reference, shop=review.shop.name))
