@@ -30,6 +30,10 @@ from models import MAX_ID, db, load_user_from_session_id, render_migration_item
 from reviews import jobs as review_jobs  # noqa: F401 - registers the worklist's scheduled jobs
 from reviews import labels as review_labels
 from reviews import sentences as review_sentences
+from scoring import jobs as scoring_jobs  # noqa: F401 - registers the monthly after-sales report
+from scoring import labels as scoring_labels
+from scoring import rollups as scoring_rollups  # noqa: F401 - keeps daily_figures current on every commit
+from scoring import sentences as scoring_sentences
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -67,11 +71,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     timeline.register(compensation_sentences.SENTENCES)
     timeline.register(handoff_sentences.SENTENCES)
     timeline.register(review_sentences.SENTENCES, field_labels=review_sentences.FIELD_LABELS)
+    timeline.register(scoring_sentences.SENTENCES)
     templating.install(app, select_locale)
     templating.register_labels(app, {**case_labels.TEMPLATE_LABELS, "procedure_text": case_procedures.text_of})
     templating.register_labels(app, compensation_labels.TEMPLATE_LABELS)
     templating.register_labels(app, handoff_labels.TEMPLATE_LABELS)
     templating.register_labels(app, review_labels.TEMPLATE_LABELS)
+    templating.register_labels(app, scoring_labels.LABELS)
 
     @app.before_request
     def mark_dispatching():

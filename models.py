@@ -94,6 +94,8 @@ PERMISSIONS = {
     "work_reviews": {"reviewer", "lead", "manager"},  # contact buyers, reply, handle the day's reviews
     "lead_reviews": {"lead", "manager"},  # share the list out, move reviews, causes, templates, windows, summary  # raise, acknowledge, follow up, close
     "lead_handoffs": {"lead", "manager"},  # due times per kind, every team's items, uncovered cases
+    "lead_scoring": {"lead", "manager"},  # industry values, judgements, publish, answer appeals, rule sets, reports
+    "decide_escalated_appeals": {"manager"},
 }
 
 TEAM_FUNCTIONS = {
@@ -152,6 +154,9 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "review_summary_emails": [],  # the department head, the brand in copy
     "review_summary_cc": [],
     "review_summary_robots": [],  # [{"kind": "wecom"|"dingtalk", "url": …, "secret": …}]
+    "scoring_appeal_days": 3,  # an agent may appeal a published month for this many days
+    "scoring_report_emails": [],  # the monthly after-sales report: the manager (robots: the review summary's)
+    "scoring_report_time": "09:00",  # on the 1st, the previous month's report is sent
 }
 
 
@@ -464,6 +469,12 @@ class Case(db.Model):
     resolved_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     closed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     followed_up_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # what the scoring reads (scoring/figures.py): set at closure, or as the case moves
+    outcome: so.Mapped[str | None] = so.mapped_column(sa.String(12))  # retained, upheld, not_upheld (cases/labels.OUTCOMES)
+    platform_intervened: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())  # 小二介入 at any time
+    closed_assignee_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))  # whom the case counts for
+    reship_cost: so.Mapped[Decimal | None] = so.mapped_column(MONEY)  # goods and postage of a reship
+    freight_cost: so.Mapped[Decimal | None] = so.mapped_column(MONEY)  # return or exchange freight the shop paid
     pauses: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
     reopen_count: so.Mapped[int] = so.mapped_column(default=0)
     # A case without a platform after-sales number is known by (platform, order_no, kind, duplicate_serial),
@@ -484,6 +495,8 @@ class Case(db.Model):
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         sa.Index("ix_cases_state_due", "state", "next_due_at"),
+        sa.Index("ix_cases_shop_refunded_at", "shop_id", "refunded_at"),
+        sa.Index("ix_cases_shop_received_at", "shop_id", "received_at"),
         sa.Index("ix_cases_platform_order_kind", "platform", "order_no", "kind"),
         sa.Index("ix_cases_closed_at", "closed_at"),
         sa.Index("ix_cases_state_closed_at", "state", "closed_at"),
@@ -812,6 +825,7 @@ class Review(db.Model):
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
         sa.Index("ix_reviews_list", "list_date", "state"),
+        sa.Index("ix_reviews_shop_list_date", "shop_id", "list_date"),
         sa.Index("uq_reviews_platform_review_id", "platform", "platform_review_id", unique=True,
                  sqlite_where=sa.text("platform_review_id IS NOT NULL"),
                  postgresql_where=sa.text("platform_review_id IS NOT NULL")),
@@ -924,3 +938,156 @@ class JobRun(db.Model):
     claimed_by: so.Mapped[str] = so.mapped_column(sa.String(100), default="")  # host:pid
     finished_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     error: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+
+
+# --- the monthly score (考核) -----------------------------------------------------------------------
+
+
+class RuleSet(db.Model):
+    """One saved version of a scoring rule set for a platform ("tmall") or a shop ("shop:12"). Never updated:
+    an edit adds the next version, so a month is scored with the version in force at its end."""
+
+    __tablename__ = "rule_sets"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    scope: so.Mapped[str] = so.mapped_column(sa.String(32))
+    number: so.Mapped[int] = so.mapped_column()  # 1, 2, … within the scope
+    rules: so.Mapped[dict] = so.mapped_column(sa.JSON)
+    note: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    created_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    created_by: so.Mapped[User | None] = so.relationship()
+
+    __table_args__ = (sa.UniqueConstraint("scope", "number"),)
+
+
+class ScoreMonth(db.Model):
+    """One shop's month: the marketplace's figures entered by a lead, the bonus pool, and once published the
+    frozen table (``snapshot``) that later data changes do not alter."""
+
+    __tablename__ = "score_months"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    shop_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("shops.id"))
+    month: so.Mapped[str] = so.mapped_column(sa.String(7))  # YYYY-MM in the shop's zone
+    industry: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)  # {field: decimal string}: 行业值
+    shop_figures: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)  # the shop's own DSR, paid orders …
+    bonus_pool: so.Mapped[Decimal | None] = so.mapped_column(MONEY)
+    state: so.Mapped[str] = so.mapped_column(sa.String(12), default="draft")  # draft, published
+    rule_set_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("rule_sets.id"))  # pinned when published
+    snapshot: so.Mapped[dict | None] = so.mapped_column(sa.JSON)
+    published_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    published_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    reopen_count: so.Mapped[int] = so.mapped_column(default=0)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    version: so.Mapped[int] = so.mapped_column(default=1)
+
+    shop: so.Mapped[Shop] = so.relationship()
+    published_by: so.Mapped[User | None] = so.relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (sa.UniqueConstraint("shop_id", "month"),)
+
+
+class ScoreJudgement(db.Model):
+    """The lead's part of one agent's month (执行力, 团队协作, 考勤): a value and why."""
+
+    __tablename__ = "score_judgements"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    score_month_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("score_months.id"), index=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    part: so.Mapped[str] = so.mapped_column(sa.String(32))
+    value: so.Mapped[str] = so.mapped_column(sa.String(32))  # a level key, points, or "yes"/"no"
+    justification: so.Mapped[str] = so.mapped_column(sa.String(500))
+    judged_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    judged_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (sa.UniqueConstraint("score_month_id", "user_id", "part"),)
+
+
+class ScoreAttribution(db.Model):
+    """A case taken out of an agent's figures for a month, after an accepted appeal (or moved to another agent)."""
+
+    __tablename__ = "score_attributions"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    score_month_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("score_months.id"), index=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id"))
+    from_user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    to_user_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))  # None: it counts for nobody
+    appeal_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("score_appeals.id"))
+
+    __table_args__ = (sa.UniqueConstraint("score_month_id", "case_id"),)
+
+
+class ScoreAppeal(db.Model):
+    """An agent's appeal of one part, or of one case's attribution, in a published month."""
+
+    __tablename__ = "score_appeals"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    score_month_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("score_months.id"), index=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    part: so.Mapped[str] = so.mapped_column(sa.String(32))
+    case_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("cases.id"))
+    comment: so.Mapped[str] = so.mapped_column(sa.String(1000))
+    state: so.Mapped[str] = so.mapped_column(sa.String(12), default="open")  # open, escalated, accepted, rejected
+    answer: so.Mapped[str] = so.mapped_column(sa.String(1000), default="")
+    answered_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    answered_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    escalated_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    version: so.Mapped[int] = so.mapped_column(default=1)
+
+    user: so.Mapped[User] = so.relationship(foreign_keys=[user_id])
+    answered_by: so.Mapped[User | None] = so.relationship(foreign_keys=[answered_by_id])
+    case: so.Mapped[Case | None] = so.relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ScoreAcknowledgement(db.Model):
+    """An agent saw their published score and accepts it."""
+
+    __tablename__ = "score_acknowledgements"
+
+    score_month_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("score_months.id"), primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    acknowledged_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+
+class DailyFigure(db.Model):
+    """One shop's day (shop date) of the daily monitor's counts, so its trends never read the raw rows.
+
+    Derived data: scoring/rollups.py recomputes the days a commit touched from the cases and reviews, and
+    can rebuild them all. Case counts go by the day of the date they depend on (received, refunded, closed);
+    review counts by the day of the list the review is on (Review.list_date).
+    """
+
+    __tablename__ = "daily_figures"
+
+    shop_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("shops.id"), primary_key=True)
+    day: so.Mapped[date] = so.mapped_column(sa.Date, primary_key=True, index=True)
+    # by received_at
+    cases_received: so.Mapped[int] = so.mapped_column(default=0)
+    returns_received: so.Mapped[int] = so.mapped_column(default=0)  # return_refund cases
+    # by refunded_at: refunds finished, by kind, and how long they took (received → refunded, seconds summed)
+    refund_only_done: so.Mapped[int] = so.mapped_column(default=0)
+    refund_only_seconds: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+    return_refund_done: so.Mapped[int] = so.mapped_column(default=0)
+    return_refund_seconds: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+    refunds_self_completed: so.Mapped[int] = so.mapped_column(default=0)  # without platform intervention
+    # by closed_at
+    disputes_closed: so.Mapped[int] = so.mapped_column(default=0)
+    disputes_upheld: so.Mapped[int] = so.mapped_column(default=0)
+    complaints_closed: so.Mapped[int] = so.mapped_column(default=0)
+    complaints_upheld: so.Mapped[int] = so.mapped_column(default=0)
+    returns_closed: so.Mapped[int] = so.mapped_column(default=0)
+    returns_retained: so.Mapped[int] = so.mapped_column(default=0)
+    # by list_date: reviews/worklist.py's day figures, per shop
+    reviews_due: so.Mapped[int] = so.mapped_column(default=0)
+    reviews_handled_same_day: so.Mapped[int] = so.mapped_column(default=0)
+    reviews_contacted_negative: so.Mapped[int] = so.mapped_column(default=0)
+    reviews_followed_up: so.Mapped[int] = so.mapped_column(default=0)

@@ -19,7 +19,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address, HeaderRegistry
@@ -204,6 +204,16 @@ def escape_markdown(text: str) -> str:
 
 
 _LINE = re.compile(r"[^\n]*\n|[^\n]+")
+
+
+def fitting(render: Callable[[int], str], limits: Sequence[int], size: int = ROBOT_MESSAGE_BYTES) -> str:
+    """``render(limit)`` for the first limit (longest lists first) whose text fits one robot message; the last
+    one's otherwise (send_robot splits what still does not fit)."""
+    for limit in limits:
+        text = render(limit)
+        if len(text.encode("utf-8")) <= size:
+            break
+    return text
 
 
 def split_markdown(text: str, limit: int = ROBOT_MESSAGE_BYTES) -> list[str]:

@@ -60,7 +60,8 @@ CLOCK_PHRASES = TranslatedLabels({"late": _l("{t} late"), "left": _l("{t} left")
 SUBJECT_LABELS = {"user": _l("Account"), "team": _l("Team"), "settings": _l("Settings"), "case": _l("Case"),
                   "procedure": _l("Procedure"), "import": _l("Import"), "export": _l("Export"), "handoff": _l("Handoff"),
                   "review": _l("Review"), "review_day": _l("Review list"), "review_summary": _l("Review summary"),
-                  "reply_template": _l("Reply template")}
+                  "reply_template": _l("Reply template"), "score_month": _l("Scoring month"),
+                  "rule_set": _l("Scoring rules")}
 
 
 def format_duration(seconds: float) -> str:

@@ -320,7 +320,7 @@ def change_state(case_id):
 
     def apply(case):
         closure = {"responsibility": form.responsibility.data, "person": form.person.data, "cause": form.cause.data,
-                   "result": form.result.data, "buyer_feedback": form.buyer_feedback.data}
+                   "result": form.result.data, "buyer_feedback": form.buyer_feedback.data, "outcome": form.outcome.data}
         if form.target.data == "closed":
             handoff_flow.check_case_closing(case, form.handoffs_reason.data or "", current_user)
         flow.change_state(case, form.target.data, current_user, sla.load_rules(), utcnow(),

@@ -16,6 +16,7 @@ from flask_login import current_user
 from sqlalchemy.exc import IntegrityError
 from wtforms.fields.choices import SelectChoice
 
+import charts
 import live
 import spreadsheets
 from blueprints.common import (
@@ -503,23 +504,8 @@ def resend(delivery_id):
 def trend():
     """Counts by cause per week over the last weeks, drawn as SVG on the server (no CDN, no script)."""
     mondays, counts = worklist.weekly_causes(today(), TREND_WEEKS, zone())
-    return render_template("reviews/trend.html", chart=trend_chart(mondays, counts), mondays=mondays, counts=counts)
-
-
-def trend_chart(mondays: list[date], counts: dict[str, list[int]]) -> dict:
-    """Coordinates of one polyline per cause on a 640×260 canvas (the template draws them)."""
-    width, height, left, bottom, top = 640, 260, 40, 30, 10
-    peak = max([1] + [value for series in counts.values() for value in series])
-    step = (width - left - 10) / max(1, len(mondays) - 1)
-    lines = []
-    for position, (cause, series) in enumerate(sorted(counts.items(), key=lambda item: -sum(item[1]))):
-        points = [(round(left + index * step, 1), round(height - bottom - value * (height - bottom - top) / peak, 1))
-                  for index, value in enumerate(series)]
-        lines.append({"cause": cause, "points": points, "series": series, "colour": position % 9})
-    ticks = [round(peak * share) for share in (0, 0.5, 1)]
-    return {"width": width, "height": height, "left": left, "bottom": bottom, "top": top, "peak": peak,
-            "lines": lines, "ticks": [(tick, round(height - bottom - tick * (height - bottom - top) / peak, 1)) for tick in ticks],
-            "labels": [(round(left + index * step, 1), monday.strftime("%m-%d")) for index, monday in enumerate(mondays)]}
+    chart = charts.line_chart([monday.strftime("%m-%d") for monday in mondays], counts)
+    return render_template("reviews/trend.html", chart=chart, mondays=mondays, counts=counts)
 
 
 # --- the header's number and the command line -----------------------------------------------------------------------

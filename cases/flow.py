@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from cases import sla
-from cases.labels import CASE_STATES, FLAGS, MILESTONES, RESPONSIBILITIES, WAITING_FOR, state_label
+from cases.labels import (CASE_STATES, FLAGS, INTERVENTION_CATEGORIES, INTERVENTION_KINDS, MILESTONES, OUTCOME_KINDS,
+                          OUTCOMES, RESPONSIBILITIES, WAITING_FOR, state_label)
 from models import Case, CaseCheck, Shop, User, UserError, apply_changes, db, record
 
 TRANSITIONS = {
@@ -76,11 +77,19 @@ def create_case(values: dict, actor: User, rules: sla.Rules, now: datetime, via:
     case.created_by_id = actor.id if actor else None
     case.received_at = values.get("received_at") or now
     case.pauses = []
+    note_intervention(case)
     db.session.add(case)
     refresh_deadlines(case, rules, now)
     db.session.flush()
     record(actor, "case", case.id, "created", via=via, order_no=case.order_no, kind=case.kind, category=case.category)
     return case
+
+
+def note_intervention(case: Case) -> None:
+    """Once the platform is in a case (a dispute, or waiting for 小二介入), it stays counted as intervened:
+    the self-completion rate (自主完结率) counts only refunds finished without it."""
+    if case.kind in INTERVENTION_KINDS or case.category in INTERVENTION_CATEGORIES or case.waiting_for == "platform":
+        case.platform_intervened = True
 
 
 def change_state(case: Case, target: str, actor: User, rules: sla.Rules, now: datetime, *,
@@ -103,6 +112,9 @@ def change_state(case: Case, target: str, actor: User, rules: sla.Rules, now: da
             raise CaseRuleError(_l("Closing needs the responsible party."))
         if not (closure.get("cause") or "").strip():
             raise CaseRuleError(_l("Closing needs the cause."))
+        outcome = closure.get("outcome") or None
+        if outcome is not None and (outcome not in OUTCOMES or case.kind not in OUTCOME_KINDS[outcome]):
+            raise CaseRuleError(_l("That outcome does not apply to a case of this kind."))
 
     before = case.state
     if target == "waiting" and waiting_for in rules.pausing_waits:
@@ -123,13 +135,19 @@ def change_state(case: Case, target: str, actor: User, rules: sla.Rules, now: da
         case.cause = closure["cause"].strip()
         case.result = (closure.get("result") or "").strip()
         case.buyer_feedback = (closure.get("buyer_feedback") or "").strip()
+        case.outcome = closure.get("outcome") or None
+        case.closed_assignee_id = case.assignee_id  # the attribution rule: a case counts for its assignee at closure
         detail.update(responsibility=case.responsibility, person=case.responsible_person, cause=case.cause)
+        if case.outcome:
+            detail["outcome"] = case.outcome
     if reopening:
         case.reopen_count += 1
         case.resolved_at = case.closed_at = case.followed_up_at = None
+        case.outcome = case.closed_assignee_id = None
         detail["reopened"] = case.reopen_count
     if note.strip():
         detail["note"] = note.strip()
+    note_intervention(case)
     record(actor, "case", case.id, "state_changed", **detail)
     refresh_deadlines(case, rules, now)
 
@@ -205,6 +223,7 @@ def update_fields(case: Case, values: dict, actor: User, rules: sla.Rules, now: 
     if "buyer_phone" in changes:  # the timeline must not leak the number either
         changes["buyer_phone"] = [mask_phone(changes["buyer_phone"][0]), mask_phone(changes["buyer_phone"][1])]
     if changes:
+        note_intervention(case)
         record(actor, "case", case.id, "updated", changes=changes)
         refresh_deadlines(case, rules, now)
     return changes

@@ -66,6 +66,19 @@ RESPONSIBILITIES = {
     "none": _l("None (goodwill)"),
 }
 
+# How a case ended, where the monthly score needs to know (scoring/figures.py): set when it is closed.
+OUTCOMES = {
+    "retained": _l("Return withdrawn: the buyer kept the item"),
+    "upheld": _l("Ruled against the shop (complaint or dispute upheld)"),
+    "not_upheld": _l("Ruled for the shop (complaint or dispute not upheld)"),
+}
+# The kinds an outcome applies to: a return can be retained; a complaint or dispute is ruled on.
+OUTCOME_KINDS = {"retained": ("return_refund", "exchange"), "upheld": ("complaint", "dispute"),
+                 "not_upheld": ("complaint", "dispute")}
+# A case of these kinds or this category has the platform in it from the start.
+INTERVENTION_KINDS = ("dispute",)
+INTERVENTION_CATEGORIES = ("platform_dispute",)
+
 
 CLOCK_LABELS = {
     "reply": _l("Reply"), "no_response": _l("Department response"), "progress": _l("Progress update"),
@@ -101,6 +114,11 @@ CLOCK_STATUS_LABELS = {
 }
 
 
+def outcome_choices(case) -> list[str]:
+    """The outcomes a closing can record for this case's kind."""
+    return [key for key, kinds in OUTCOME_KINDS.items() if case.kind in kinds]
+
+
 def state_label(case) -> str:
     """A case's state as a person says it: a waiting case says what it waits for."""
     if case.state == "waiting" and case.waiting_for:
@@ -112,7 +130,7 @@ def state_label(case) -> str:
 TEMPLATE_LABELS = {
     "kind_labels": CASE_KINDS, "category_labels": CASE_CATEGORIES, "priority_labels": {str(key): label for key, label in PRIORITIES.items()},
     "state_labels": CASE_STATES, "waiting_labels": WAITING_FOR, "flag_labels": FLAGS,
-    "responsibility_labels": RESPONSIBILITIES, "clock_labels": CLOCK_LABELS,
+    "responsibility_labels": RESPONSIBILITIES, "clock_labels": CLOCK_LABELS, "outcome_labels": OUTCOMES,
     "state_action_labels": STATE_ACTION_LABELS, "clock_status_labels": CLOCK_STATUS_LABELS, "milestone_labels": MILESTONES,
-    "case_state_label": state_label,
+    "case_state_label": state_label, "outcome_choices": outcome_choices,
 }

@@ -13,6 +13,7 @@ from demo.cases import create_cases
 from demo.compensation import create_compensations
 from demo.handoffs import create_handoffs
 from demo.reviews import create_reviews
+from demo.scoring import create_scoring
 from models import utcnow
 
 __all__ = ["DEMO_PASSWORD", "create", "demo_logins"]
@@ -34,5 +35,6 @@ def create(case_count: int = 200, seed: int = 7, *, now: datetime | None = None,
     requests = create_compensations(rng, now)
     handoffs = create_handoffs(rng, now)
     reviews, listed, handled = create_reviews(rng, now)
+    create_scoring(rng, now)
     return (f"{message}, {case_count} cases ({open_cases} open), {requests} compensation requests, {handoffs} handoffs, "
             f"{reviews} reviews (today's list: {listed}, {handled} handled)")

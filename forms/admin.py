@@ -83,4 +83,8 @@ class SettingsForm(FlaskForm):
         validators=[Optional(), money_places, NumberRange(min=0, max=MAX_LIMIT)],
         description=_l("Leave empty for no limit."),
     )
+    scoring_appeal_days = IntegerField(
+        _l("Days an agent may appeal a published monthly score"),
+        validators=[InputRequired(), NumberRange(min=1, max=31, message=_l("From 1 to 31 days."))],
+    )
     submit = SubmitField(_l("Save settings"))

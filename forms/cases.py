@@ -20,7 +20,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
-from cases.labels import CASE_CATEGORIES, CASE_KINDS, FLAGS, PRIORITIES, RESPONSIBILITIES, WAITING_FOR
+from cases.labels import CASE_CATEGORIES, CASE_KINDS, FLAGS, OUTCOMES, PRIORITIES, RESPONSIBILITIES, WAITING_FOR
 from forms.base import (
     MONEY_RANGE,
     MoneyField,
@@ -51,6 +51,10 @@ class CaseForm(FlaskForm):
     assignee_id = SelectField(_l("Assignee"), coerce=coerce_id)
     order_amount = MoneyField(_l("Order amount (yuan)"), places=2, validators=[InputRequired(), money_places, MONEY_RANGE])
     refund_amount = MoneyField(_l("Refund amount (yuan)"), places=2, validators=[Optional(), money_places, MONEY_RANGE])
+    reship_cost = MoneyField(_l("Reship cost (yuan)"), places=2, validators=[Optional(), money_places, MONEY_RANGE],
+                             description=_l("Goods and postage of what was sent again."))
+    freight_cost = MoneyField(_l("Freight paid by the shop (yuan)"), places=2, validators=[Optional(), money_places, MONEY_RANGE],
+                              description=_l("Return or exchange freight the shop paid."))
     summary = TextAreaField(_l("What the buyer says"), validators=[Optional(), Length(max=500)])
     flag = SelectField(_l("Flag"), choices=optional_choices(FLAGS, _l("(no flag)")), default="")
     flag_note = StringField(_l("Flag note"), validators=[Optional(), Length(max=200)])
@@ -86,6 +90,8 @@ class CaseForm(FlaskForm):
             "assignee_id": self.assignee_id.data or None,
             "order_amount": self.order_amount.data.quantize(CENT),
             "refund_amount": self.refund_amount.data.quantize(CENT) if self.refund_amount.data is not None else None,
+            "reship_cost": self.reship_cost.data.quantize(CENT) if self.reship_cost.data is not None else None,
+            "freight_cost": self.freight_cost.data.quantize(CENT) if self.freight_cost.data is not None else None,
             "summary": (self.summary.data or "").strip(),
             "flag": self.flag.data or None,
             "flag_note": (self.flag_note.data or "").strip(),
@@ -112,6 +118,7 @@ class StateForm(FlaskForm):
     cause = TextAreaField(_l("Cause"), validators=[Optional(), Length(max=2000)])
     result = TextAreaField(_l("What was done"), validators=[Optional(), Length(max=2000)])
     buyer_feedback = TextAreaField(_l("Buyer feedback"), validators=[Optional(), Length(max=2000)])
+    outcome = SelectField(_l("Outcome"), choices=optional_choices(OUTCOMES, _l("(none of these)")), default="")
     handoffs_reason = TextAreaField(_l("Why close with handoffs still open"), validators=[Optional(), Length(max=1000)])
     version = HiddenField()
 

@@ -241,11 +241,7 @@ def report_text(figures: dict, limit: int, style: Style) -> str:
 def markdown(figures: dict) -> str:
     """One robot message: lists shortened until it fits 4,096 bytes (send_robot splits only what still does not)."""
     with shop_language():
-        for limit in MARKDOWN_LIMITS:
-            text = report_text(figures, limit, MARKDOWN)
-            if len(text.encode("utf-8")) <= notify.ROBOT_MESSAGE_BYTES:
-                break
-    return text
+        return notify.fitting(lambda limit: report_text(figures, limit, MARKDOWN), MARKDOWN_LIMITS)
 
 
 MAIL_PAGE = """<!doctype html>

@@ -63,6 +63,10 @@ from fractions import Fraction
 
 from flask_babel import lazy_gettext as _l
 
+
+def N_(text: str) -> str:  # noqa: N802 - marks a template for extraction; the page translates it
+    return text
+
 BELOW_INDUSTRY_BY_MARGIN = "below_industry_by_margin"
 ABOVE_INDUSTRY = "above_industry"
 EACH_BELOW_INDUSTRY = "each_below_industry"
@@ -350,36 +354,36 @@ class _PartChecker:
 # --- scoring --------------------------------------------------------------------------------------
 
 # The reasons' fixed parts, in English; the page translates them (hence each PartScore keeps its sentences).
-MISSING_FIGURE = "No figure entered for %(name)s."
-MISSING_INDUSTRY = "No industry value entered for %(name)s."
-MISSING_JUDGEMENT = "No judgement entered for %(name)s."
-NOT_A_NUMBER = "The figure for %(name)s is not a number: %(value)s."
-UNKNOWN_KIND_REASON = "%(name)s has an unknown kind %(kind)s."
-MARGIN_MET = ("%(name)s %(figure)s%% is %(gap)s percentage points below the industry value %(industry)s%% "
+MISSING_FIGURE = N_("No figure entered for %(name)s.")
+MISSING_INDUSTRY = N_("No industry value entered for %(name)s.")
+MISSING_JUDGEMENT = N_("No judgement entered for %(name)s.")
+NOT_A_NUMBER = N_("The figure for %(name)s is not a number: %(value)s.")
+UNKNOWN_KIND_REASON = N_("%(name)s has an unknown kind %(kind)s.")
+MARGIN_MET = N_("%(name)s %(figure)s%% is %(gap)s percentage points below the industry value %(industry)s%% "
               "(at least %(margin)s needed): %(points)s points.")
-MARGIN_MISSED = ("%(name)s %(figure)s%% is not at least %(margin)s percentage points below the industry value "
+MARGIN_MISSED = N_("%(name)s %(figure)s%% is not at least %(margin)s percentage points below the industry value "
                  "%(industry)s%%: %(points)s points.")
-ABOVE_MET = "%(name)s %(figure)s%% is above the industry value %(industry)s%%: %(points)s points."
-ABOVE_MISSED = "%(name)s %(figure)s%% is not above the industry value %(industry)s%%: %(points)s points."
-BELOW_MET = "%(name)s %(figure)s is below the industry value %(industry)s: %(points)s points."
-BELOW_MISSED = "%(name)s %(figure)s is not below the industry value %(industry)s: %(points)s points."
-TIER_MET = "%(name)s %(figure)s%% reaches the tier %(tier)s: %(points)s points."
-TIER_MISSED = "%(name)s %(figure)s%% reaches no tier (the last one is %(tier)s): %(points)s points."
-LOWEST_OF = "%(name)s (the lowest of %(count)s: %(item)s)"
-TARGET_MET = "%(name)s %(figure)s%% meets the target %(target)s: %(points)s points."
-TARGET_MISSED = "%(name)s %(figure)s%% misses the target %(target)s: %(points)s points."
-NO_COMPLAINTS = "No complaints this month: %(points)s points."
-NONE_UPHELD = "None of the %(complaints)s complaints upheld: %(points)s points."
-SHARE_TIER_MET = "%(upheld)s of %(complaints)s complaints upheld (%(share)s%%), tier %(tier)s: %(points)s points."
-SHARE_TIER_MISSED = ("%(upheld)s of %(complaints)s complaints upheld (%(share)s%%), no tier reached (the last one is "
+ABOVE_MET = N_("%(name)s %(figure)s%% is above the industry value %(industry)s%%: %(points)s points.")
+ABOVE_MISSED = N_("%(name)s %(figure)s%% is not above the industry value %(industry)s%%: %(points)s points.")
+BELOW_MET = N_("%(name)s %(figure)s is below the industry value %(industry)s: %(points)s points.")
+BELOW_MISSED = N_("%(name)s %(figure)s is not below the industry value %(industry)s: %(points)s points.")
+TIER_MET = N_("%(name)s %(figure)s%% reaches the tier %(tier)s: %(points)s points.")
+TIER_MISSED = N_("%(name)s %(figure)s%% reaches no tier (the last one is %(tier)s): %(points)s points.")
+LOWEST_OF = N_("%(name)s (the lowest of %(count)s: %(item)s)")
+TARGET_MET = N_("%(name)s %(figure)s%% meets the target %(target)s: %(points)s points.")
+TARGET_MISSED = N_("%(name)s %(figure)s%% misses the target %(target)s: %(points)s points.")
+NO_COMPLAINTS = N_("No complaints this month: %(points)s points.")
+NONE_UPHELD = N_("None of the %(complaints)s complaints upheld: %(points)s points.")
+SHARE_TIER_MET = N_("%(upheld)s of %(complaints)s complaints upheld (%(share)s%%), tier %(tier)s: %(points)s points.")
+SHARE_TIER_MISSED = N_("%(upheld)s of %(complaints)s complaints upheld (%(share)s%%), no tier reached (the last one is "
                      "%(tier)s): %(points)s points.")
-BAD_COUNTS = "The complaint counts for %(name)s are not valid: %(upheld)s upheld of %(complaints)s."
-LEVEL_JUDGED = "%(name)s judged %(level)s: %(points)s points."
-UNKNOWN_LEVEL = "%(name)s has no level %(level)s: %(points)s points."
-JUDGED_POINTS = "%(name)s by the lead's judgement: %(points)s points."
-OUT_OF_RANGE = "%(name)s %(value)s is outside %(low)s to %(high)s: %(points)s points."
-DONE = "%(name)s done: %(points)s points."
-NOT_DONE = "%(name)s not done: %(points)s points."
+BAD_COUNTS = N_("The complaint counts for %(name)s are not valid: %(upheld)s upheld of %(complaints)s.")
+LEVEL_JUDGED = N_("%(name)s judged %(level)s: %(points)s points.")
+UNKNOWN_LEVEL = N_("%(name)s has no level %(level)s: %(points)s points.")
+JUDGED_POINTS = N_("%(name)s by the lead's judgement: %(points)s points.")
+OUT_OF_RANGE = N_("%(name)s %(value)s is outside %(low)s to %(high)s: %(points)s points.")
+DONE = N_("%(name)s done: %(points)s points.")
+NOT_DONE = N_("%(name)s not done: %(points)s points.")
 
 ZERO = Decimal(0)
 
@@ -662,3 +666,66 @@ def split_bonus(pool: Decimal, totals: Mapping) -> dict:
     for agent, amount in fen.items():
         shares[agent] = Decimal(amount).scaleb(-2)
     return shares
+
+
+# --- the lead's edit of a rule set ------------------------------------------------------------------------
+
+SCALAR_FIELDS = ("weight", "margin", "points", "otherwise_points", "no_complaints_points", "none_upheld_points",
+                 "min_points", "max_points")
+LIST_FIELDS = {"items": ("points",), "tiers": ("percent", "points"), "targets": ("percent", "points"), "levels": ("points",)}
+DECIMAL_FIELDS = ("margin", "percent")  # kept as decimal strings; every other field is whole points
+
+
+@dataclass(frozen=True)
+class EditableField:
+    """One number of a rule set as the rules page shows it: ``name`` is its form field name."""
+
+    name: str
+    part: str
+    field: str
+    value: str
+    entry: str = ""  # the tier, item, target or level it belongs to, as shown
+    compare: str = ""
+
+
+def editable_fields(rule_set: Mapping) -> list[EditableField]:
+    """Every number a lead may change (weights, thresholds, points), in the rule set's order."""
+    found = []
+    for part in rule_set["parts"]:
+        for name in SCALAR_FIELDS:
+            if name in part:
+                found.append(EditableField(f"{part['key']}.{name}", part["key"], name, _text(part[name])))
+        for list_name, names in LIST_FIELDS.items():
+            for index, entry in enumerate(part.get(list_name) or []):
+                shown = entry.get("name") or f"{entry.get('compare', '')} {entry.get('percent', '')}".strip()
+                for name in names:
+                    if name in entry:
+                        found.append(EditableField(f"{part['key']}.{list_name}.{index}.{name}", part["key"], name,
+                                                   _text(entry[name]), shown, entry.get("compare", "")))
+    return found
+
+
+def with_edits(rule_set: Mapping, values: Mapping[str, str]) -> tuple[dict, list[str]]:
+    """A copy of ``rule_set`` with the submitted numbers put in; messages for numbers that are not numbers.
+    Whether the result is a valid rule set is ``validate``'s to say."""
+    edited = copy.deepcopy(dict(rule_set))
+    parts = {part["key"]: part for part in edited["parts"]}
+    errors = []
+    for field_ in editable_fields(rule_set):
+        raw = (values.get(field_.name) or "").strip()
+        target = parts[field_.part]
+        path = field_.name.split(".")[1:]
+        if len(path) == 3:
+            target = target[path[0]][int(path[1])]
+        if field_.field in DECIMAL_FIELDS:
+            number = _decimal(raw)
+            if number is None:
+                errors.append(_message(BAD_THRESHOLD, part=field_.part, field=field_.field))
+                continue
+            target[field_.field] = format(number, "f")
+        else:
+            try:
+                target[field_.field] = int(raw)
+            except ValueError:
+                errors.append(_message(BAD_POINTS, part=field_.part, field=field_.field))
+    return edited, errors

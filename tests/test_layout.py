@@ -9,7 +9,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SKIPPED = {".venv", "tests", "migrations", "bench", "translations", "static", "templates", "instance", "node_modules"}
 AREAS = {"cases", "compensation", "reviews", "handoffs", "scoring", "sync"}
 TOP_LEVEL_ALLOWED = {"app", "models", "config", "extensions", "live", "timeline", "templating", "spreadsheets", "notify",
-                     "scheduler"}
+                     "scheduler", "charts"}
 LOCAL = AREAS | TOP_LEVEL_ALLOWED | {"blueprints", "forms", "demo"}
 
 

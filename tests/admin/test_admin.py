@@ -181,12 +181,17 @@ def test_settings_are_validated_and_saved(app, login_as):
     bad = client.post_form("/admin/settings", {"poll_seconds": "0", "limit_agent": "x", "limit_reviewer": "20", "limit_lead": "200"})
     html = bad.get_data(as_text=True)
     assert "范围为 2 到 300 秒" in html and "不是有效的小数" in html
-    good = client.post_form("/admin/settings", {"poll_seconds": "15", "limit_agent": "30", "limit_reviewer": "20", "limit_lead": "300", "limit_manager": ""})
+    good = client.post_form("/admin/settings", {"poll_seconds": "15", "limit_agent": "30", "limit_reviewer": "20", "limit_lead": "300", "limit_manager": "",
+                                                "scoring_appeal_days": "0"})
+    assert good.status_code == 200 and "1 至 31 天" in good.get_data(as_text=True)
+    good = client.post_form("/admin/settings", {"poll_seconds": "15", "limit_agent": "30", "limit_reviewer": "20", "limit_lead": "300", "limit_manager": "",
+                                                "scoring_appeal_days": "5"})
     assert good.status_code == 302
     with app.app_context():
         assert get_setting("poll_seconds") == 15
         assert get_setting("limit_agent") == "30.00"
         assert get_setting("limit_manager") is None
+        assert get_setting("scoring_appeal_days") == 5
         event = db.session.scalar(TimelineEvent.for_subject("settings", 0))
         assert event.actor.username == "manager"
         assert event.detail["changes"]["limit_agent"] == ["20", "30.00"]
