@@ -12,8 +12,18 @@ import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from cases import sla
-from cases.labels import (CASE_STATES, FLAGS, INTERVENTION_CATEGORIES, INTERVENTION_KINDS, MILESTONES, OUTCOME_KINDS,
-                          OUTCOMES, RESPONSIBILITIES, WAITING_FOR, state_label)
+from cases.labels import (
+    CASE_STATES,
+    FLAGS,
+    INTERVENTION_CATEGORIES,
+    INTERVENTION_KINDS,
+    MILESTONES,
+    OUTCOME_KINDS,
+    OUTCOMES,
+    RESPONSIBILITIES,
+    WAITING_FOR,
+    state_label,
+)
 from models import Case, CaseCheck, Shop, User, UserError, apply_changes, db, record
 
 TRANSITIONS = {
