@@ -23,7 +23,7 @@ run: setup migrate
 	@# The scheduler (the day's review list, the summary, retries) runs beside gunicorn and stops with it.
 	$(FLASK) scheduler & scheduler=$$!; \
 	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread --threads 4 --bind $(HOST):$(PORT) --access-logfile - --timeout 120 app:app
+	$(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread --threads 4 --bind $(HOST):$(PORT) --access-logfile - --logger-class live.QuietPollLogger --timeout 120 app:app
 
 test: test-setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -44,6 +44,9 @@ def settings_from_environment(instance_path: str) -> dict:
     return {
         "SECRET_KEY": env.get("SECRET_KEY") or load_or_create_secret_key(instance_path),
         "SQLALCHEMY_DATABASE_URI": sqlalchemy_url(database_url),
+        # The key of the buyers' phone digests the search matches on (cases/search.py); unset: derived from
+        # SECRET_KEY. Set it to rotate SECRET_KEY freely; after changing it run `flask cases search-rebuild`.
+        "PHONE_DIGEST_KEY": env.get("PHONE_DIGEST_KEY", ""),
         "SHOP_TIMEZONE": env.get("SHOP_TIMEZONE", "Asia/Shanghai"),
         "BABEL_DEFAULT_LOCALE": env.get("DEFAULT_LOCALE", "zh"),
         # Limits live in one process per worker unless a shared store is named,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -81,7 +82,13 @@ ROLES = {
 PERMISSIONS = {
     "use_workspace": {"agent", "reviewer", "lead", "manager", "admin"},
     "work_cases": {"agent", "reviewer", "lead", "manager"},
+    # Agents keep revealing one number at a time on the case page (logged): they phone buyers. A file of many
+    # buyers' full numbers is another matter: only leads and managers, with a reason, logged (issue #13).
     "reveal_phone": {"agent", "reviewer", "lead", "manager"},
+    "export_phones": {"lead", "manager"},
+    # The log of reveals and full-number exports: the people who answer for their team's use of buyers' data.
+    # Not the admin: running accounts and settings needs no buyer's data, and the log itself names buyers' cases.
+    "read_personal_data_log": {"lead", "manager"},
     "import_cases": {"agent", "lead", "manager"},
     "manage_case_rules": {"lead", "manager", "admin"},  # SLA policies, procedures, promotion mode
     "request_compensation": {"agent", "reviewer", "lead", "manager"},
@@ -93,6 +100,7 @@ PERMISSIONS = {
     "work_handoffs": {"agent", "reviewer", "lead", "manager"},
     "work_reviews": {"reviewer", "lead", "manager"},  # contact buyers, reply, handle the day's reviews
     "lead_reviews": {"lead", "manager"},  # share the list out, move reviews, causes, templates, windows, summary  # raise, acknowledge, follow up, close
+    "lead_cases": {"lead", "manager"},  # the board's workload panel: every agent's open, at-risk and overdue cases
     "lead_handoffs": {"lead", "manager"},  # due times per kind, every team's items, uncovered cases
     "lead_scoring": {"lead", "manager"},  # industry values, judgements, publish, answer appeals, rule sets, reports
     "decide_escalated_appeals": {"manager"},
@@ -157,6 +165,7 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "scoring_appeal_days": 3,  # an agent may appeal a published month for this many days
     "scoring_report_emails": [],  # the monthly after-sales report: the manager (robots: the review summary's)
     "scoring_report_time": "09:00",  # on the 1st, the previous month's report is sent
+    "round_robin_new_cases": False,  # share each new unassigned case among the agents on duty (cases/duty.py)
 }
 
 
@@ -248,6 +257,12 @@ class User(UserMixin, db.Model):
     locale: so.Mapped[str | None] = so.mapped_column(sa.String(8))
     # Changing the password bumps this, which ends the user's other sessions.
     session_generation: so.Mapped[int] = so.mapped_column(default=1)
+    # Takes new unassigned cases in turn when the lead switched the round-robin on (cases/duty.py).
+    on_duty: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    # A new urgent item in my queue (static/notify.js): a short sound, a browser notification. Each off until
+    # the person switches it on (/auth/notifications); the browser asks its permission only then.
+    notify_sound: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    notify_browser: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     version: so.Mapped[int] = so.mapped_column(default=1)
 
@@ -333,10 +348,14 @@ class TimelineEvent(db.Model):
     subject_id: so.Mapped[int] = so.mapped_column()
     action: so.Mapped[str] = so.mapped_column(sa.String(40))
     detail: so.Mapped[dict] = so.mapped_column(sa.JSON, default=dict)
+    # What kind of thing changed, for live regions (event_topic): a region's token follows only its topics.
+    topic: so.Mapped[str | None] = so.mapped_column(sa.String(16))
 
     actor: so.Mapped[User | None] = so.relationship()
 
-    __table_args__ = (sa.Index("ix_timeline_subject", "subject_type", "subject_id", "id"),)
+    __table_args__ = (sa.Index("ix_timeline_subject", "subject_type", "subject_id", "id"),
+                      sa.Index("ix_timeline_topic", "topic", "id"),
+                      sa.Index("ix_timeline_action", "action", "id"))  # the personal data log reads by action
 
     @staticmethod
     def for_subject(subject_type: str, subject_id: int):
@@ -355,14 +374,76 @@ def record(actor: User | None, subject_type: str, subject_id: int, action: str, 
         subject_id=subject_id,
         action=action,
         detail=_jsonable(detail),
+        topic=event_topic(subject_type, action, detail),
     )
     db.session.add(item)
     return item
 
 
-def latest_event_id() -> int:
-    """Cheap change marker for polls: one index lookup."""
-    return db.session.scalar(sa.select(sa.func.max(TimelineEvent.id))) or 0
+# What a person shows of themselves on other screens (a card's assignee, a team filter, who is on duty).
+PEOPLE_FIELDS = frozenset({"username", "display_name", "role", "active", "team_id", "on_duty"})
+# Settings that move a case's clocks or how often live regions poll: every board must redraw.
+CLOCK_SETTINGS = frozenset({"promo_mode", "poll_seconds", "promo_poll_seconds", "at_risk_percent", "pausing_waits",
+                            "business_hours"})
+SESSION_ACTIONS = frozenset({"logged_in", "logged_out", "password_changed"})
+
+
+def event_topic(subject_type: str, action: str, detail: dict) -> str:
+    """The topic of a timeline event: what kind of thing it changed, as the live regions listen for it.
+
+    ``cases`` (a case's own fields), ``compensation`` (recorded on the case, but a card does not show it),
+    ``people`` (a person's name, role, team, duty), ``accounts`` (limits and other account fields),
+    ``sessions``, ``clocks`` (deadline rules), ``settings``; any other subject is its own topic
+    (``team``, ``handoff``, ``review`` …).
+    """
+    changes = detail.get("changes")
+    changed = set(changes) if isinstance(changes, dict) else None
+    if subject_type == "case":
+        if action == "phone_revealed":  # a look, not a change: logged, but nothing any region shows moved
+            return "personal_data"
+        return "compensation" if action.startswith("compensation_") else "cases"
+    if subject_type == "user":
+        if action in SESSION_ACTIONS:
+            return "sessions"
+        if action == "limit_changed" or (changed is not None and not changed & PEOPLE_FIELDS):
+            return "accounts"
+        return "people"
+    if subject_type == "settings":
+        if changed and any(key in CLOCK_SETTINGS or key.startswith("sla.") for key in changed):
+            return "clocks"
+        return "settings"
+    if subject_type == "import":
+        return "cases" if detail.get("area", "cases") == "cases" else "import"
+    return subject_type[:16]
+
+
+def latest_event_id(topics: tuple[str, ...] | None = None) -> int:
+    """Cheap change marker for polls: one index lookup per topic (all topics when None)."""
+    if topics is None:
+        return db.session.scalar(sa.select(sa.func.max(TimelineEvent.id))) or 0
+    return db.session.scalar(latest_of_topics(topics)) or 0
+
+
+def latest_per_topic(topics: tuple[str, ...]) -> dict[str, int]:
+    """{topic: its newest event id (0 if none)} in one statement: a region that needs the max of its topics and
+    one topic apart (the board: the deadline rules its cached cards depend on) reads both at once."""
+    found = dict(db.session.execute(_latest_per_topic_statement(topics)).all())
+    return {topic: found.get(topic) or 0 for topic in topics}
+
+
+@functools.lru_cache(maxsize=64)
+def _latest_per_topic_statement(topics: tuple[str, ...]):
+    return sa.union_all(*[sa.select(sa.literal(topic).label("topic"), sa.func.max(TimelineEvent.id))
+                          .where(TimelineEvent.topic == topic) for topic in topics])
+
+
+@functools.lru_cache(maxsize=64)
+def latest_of_topics(topics: tuple[str, ...]):
+    """The newest event id of any of ``topics``: a max per topic (each one index seek on ix_timeline_topic).
+    Built once per tuple of topics: a poll runs it many times a second."""
+    per_topic = [sa.select(sa.func.max(TimelineEvent.id).label("id")).where(TimelineEvent.topic == topic) for topic in topics]
+    union = sa.union_all(*per_topic).subquery() if len(per_topic) > 1 else per_topic[0].subquery()
+    return sa.select(sa.func.max(union.c.id))
 
 
 def _jsonable(value):
@@ -438,6 +519,9 @@ class Case(db.Model):
     order_no: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
     buyer_nick: so.Mapped[str] = so.mapped_column(sa.String(64), index=True)
     buyer_phone: so.Mapped[str | None] = so.mapped_column(sa.String(32))
+    # A keyed digest of the normalised number, kept by cases/search.py, so search finds a full number
+    # without a LIKE on the clear one (which a role that may not see numbers could probe digit by digit).
+    phone_digest: so.Mapped[str | None] = so.mapped_column(sa.String(64), index=True)
     kind: so.Mapped[str] = so.mapped_column(sa.String(24))
     category: so.Mapped[str] = so.mapped_column(sa.String(32))
     priority: so.Mapped[int] = so.mapped_column(default=2)
@@ -494,12 +578,15 @@ class Case(db.Model):
 
     __mapper_args__ = {"version_id_col": version}
     __table_args__ = (
-        sa.Index("ix_cases_state_due", "state", "next_due_at"),
+        # A board column read in its order (cases.board.deadline_order) straight from the index, ties included.
+        sa.Index("ix_cases_state_due_order", "state", "next_due_at", "received_at", "id"),
         sa.Index("ix_cases_shop_refunded_at", "shop_id", "refunded_at"),
         sa.Index("ix_cases_shop_received_at", "shop_id", "received_at"),
         sa.Index("ix_cases_platform_order_kind", "platform", "order_no", "kind"),
         sa.Index("ix_cases_closed_at", "closed_at"),
         sa.Index("ix_cases_state_closed_at", "state", "closed_at"),
+        # the list's order across every state (cases.board.deadline_order): a page read in order, no sort of 100,000
+        sa.Index("ix_cases_due_order", "next_due_at", "received_at", "id"),
         sa.Index("uq_cases_platform_case_id", "platform", "platform_case_id", unique=True,
                  sqlite_where=sa.text("platform_case_id IS NOT NULL"),
                  postgresql_where=sa.text("platform_case_id IS NOT NULL")),
@@ -511,6 +598,18 @@ class Case(db.Model):
     @property
     def reference(self) -> str:
         return f"#{self.id}"
+
+
+class CaseTerm(db.Model):
+    """One word of a case's description (``summary``), as search looks it up; kept by cases/search.py.
+
+    The primary key (term, case_id) is the index a search walks: one range per word, case ids in order.
+    """
+
+    __tablename__ = "case_terms"
+
+    term: so.Mapped[str] = so.mapped_column(sa.String(32), primary_key=True)
+    case_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 class CaseEvidence(db.Model):

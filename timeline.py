@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -52,12 +53,28 @@ def value_text(field: str, value) -> str:
     return str(value)
 
 
+def _full_width() -> bool:
+    locale = get_locale()
+    return locale is not None and locale.language == "zh"
+
+
+def list_text(parts) -> str:
+    """Items of one sentence, separated as the reader's language writes them ("a; b", "a；b")."""
+    return ("；" if _full_width() else "; ").join(str(part) for part in parts)
+
+
+def sentences_text(*sentences) -> str:
+    """Sentences one after another: a space between them in English, none after a Chinese full stop."""
+    return ("" if _full_width() else " ").join(str(sentence) for sentence in sentences if sentence)
+
+
 def changes_text(changes: dict) -> str:
     parts = []
     for field, pair in changes.items():
         old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
-        parts.append(f"{FIELD_LABELS.get(field, field)}: {value_text(field, old)} → {value_text(field, new)}")
-    return "; ".join(parts)
+        parts.append(_("%(field)s: %(old)s → %(new)s", field=str(FIELD_LABELS.get(field, field)),
+                       old=value_text(field, old), new=value_text(field, new)))
+    return list_text(parts)
 
 
 def describe(event: TimelineEvent) -> str:

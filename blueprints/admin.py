@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 
 import click
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+import sqlalchemy.orm as so
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from blueprints.common import get_or_404, permission_required
+import timeline
+from blueprints.common import get_or_404, page_number, permission_required
+from cases.labels import CASE_KINDS, CASE_STATES, FLAGS, PRIORITIES
 from forms.admin import SettingsForm, TeamForm, UserForm
 from models import (
     CENT,
+    PLATFORMS,
     ROLES,
     SETTING_DEFAULTS,
+    Case,
     Team,
     TimelineEvent,
     User,
@@ -32,6 +39,41 @@ from models import (
 
 # cli_group=None: its commands are top-level, e.g. ``flask create-user``.
 bp = Blueprint("admin", __name__, url_prefix="/admin", cli_group=None)
+
+
+# --- names instead of ids in the change log -------------------------------------------------------
+
+class TeamNames:
+    """Team id -> name for the "changed Team: 3 → 5" sentences: every team read once per request (a few rows)."""
+
+    def get(self, key, default=None):
+        if "team_names" not in g:
+            g.team_names = dict(db.session.execute(sa.select(Team.id, Team.name)).all())
+        return g.team_names.get(key, default)
+
+
+bp.record_once(lambda state: timeline.register({}, value_labels={"team_id": TeamNames()}))
+
+
+def subject_names(events: Iterable[TimelineEvent]) -> dict[tuple[str, int], str]:
+    """(subject type, id) -> the account's or team's name, for the events' accounts and teams: two queries at most."""
+    wanted: dict[str, set[int]] = {"user": set(), "team": set()}
+    for event in events:
+        if event.subject_type in wanted and event.subject_id:
+            wanted[event.subject_type].add(event.subject_id)
+    names = {}
+    if wanted["user"]:
+        names.update({("user", user_id): name for user_id, name in db.session.execute(
+            sa.select(User.id, User.display_name).where(User.id.in_(wanted["user"])))})
+    if wanted["team"]:
+        names.update({("team", team_id): name for team_id, name in db.session.execute(
+            sa.select(Team.id, Team.name).where(Team.id.in_(wanted["team"])))})
+    return names
+
+
+@bp.context_processor
+def change_log_helpers():
+    return {"subject_names": subject_names}
 
 
 def active_admin_count() -> int:
@@ -193,6 +235,62 @@ def settings():
         .limit(30)
     ).all()
     return render_template("admin/settings.html", form=form, history=history)
+
+
+# --- the personal data log -----------------------------------------------------------------------
+
+# The events of the log: (subject type, action) -> kind. A reveal is recorded on its case by cases/flow.py,
+# an export of full numbers by blueprints/imports.py.
+PERSONAL_DATA_EVENTS = {("case", "phone_revealed"): "reveal", ("export", "phones_exported"): "export"}
+PERSONAL_DATA_KINDS = {"reveal": _l("Phone number revealed"), "export": _l("Full numbers exported")}
+PERSONAL_DATA_PAGE_SIZE = 50
+# The board filter an export was made with (cases.board.CaseFilter.to_args()), in words.
+FILTER_FIELDS = {"q": _l("Order number or buyer"), "scope": _l("Whose"), "assignee": _l("Assignee"), "platform": _l("Platform"),
+                 "kind": _l("Kind"), "priority": _l("Priority"), "clock": _l("Deadline"), "flag": _l("Flag"), "state": _l("State")}
+FILTER_VALUES = {
+    "scope": {"mine": _l("Mine"), "team": _l("My team"), "unassigned": _l("Unassigned")},
+    "platform": PLATFORMS, "kind": CASE_KINDS, "priority": {str(level): label for level, label in PRIORITIES.items()},
+    "clock": {"at_risk": _l("At risk or overdue"), "overdue": _l("Overdue")},
+    "flag": {"any": _l("Any flag"), **FLAGS}, "state": CASE_STATES,
+}
+
+
+def filter_words(args: dict, people: dict[int, str]) -> list[tuple[str, str]]:
+    """(field, value) in words for an export's filter; ``people``: user id -> name, for the assignee."""
+    words = []
+    for name, value in (args or {}).items():
+        if name == "assignee" and str(value).isdigit():
+            text = people.get(int(value), f"#{value}")
+        else:
+            text = FILTER_VALUES.get(name, {}).get(value, value)
+        words.append((str(FILTER_FIELDS.get(name, name)), str(text)))
+    return words
+
+
+@bp.route("/personal-data")
+@permission_required("read_personal_data_log")
+def personal_data():
+    """Who saw buyers' full phone numbers: each reveal on a case and each export of full numbers, newest first.
+
+    At most four queries whatever a page holds: the count, the events with their actors, the cases' order
+    numbers, the names of assignees in export filters.
+    """
+    statement = (
+        sa.select(TimelineEvent)
+        .options(so.joinedload(TimelineEvent.actor))
+        .where(sa.or_(*(sa.and_(TimelineEvent.subject_type == subject, TimelineEvent.action == action)
+                        for subject, action in PERSONAL_DATA_EVENTS)))
+        .order_by(TimelineEvent.id.desc())
+    )
+    page = db.paginate(statement, page=page_number(), per_page=PERSONAL_DATA_PAGE_SIZE, error_out=False)
+    case_ids = {event.subject_id for event in page.items if event.subject_type == "case"}
+    orders = dict(db.session.execute(sa.select(Case.id, Case.order_no).where(Case.id.in_(case_ids))).all()) if case_ids else {}
+    assignees = {int(value) for event in page.items if str(value := (event.detail or {}).get("filter", {}).get("assignee", "")).isdigit()}
+    people = dict(db.session.execute(sa.select(User.id, User.display_name).where(User.id.in_(assignees))).all()) if assignees else {}
+    return render_template("admin/personal_data.html", page=page, orders=orders,
+                           kind_of=lambda event: PERSONAL_DATA_EVENTS[(event.subject_type, event.action)],
+                           log_kind_labels=PERSONAL_DATA_KINDS,
+                           filter_words=lambda event: filter_words((event.detail or {}).get("filter"), people))
 
 
 # --- command line -------------------------------------------------------------------------

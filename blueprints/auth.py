@@ -1,4 +1,4 @@
-"""Log in, log out, change one's own password."""
+"""Log in, log out, change one's own password, switch one's own notifications."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from blueprints.common import safe_target
+import timeline
+from blueprints.common import commit_or_refuse, safe_target
 from extensions import limiter
-from forms.auth import ChangePasswordForm, LoginForm
+from forms.auth import BROWSER_LABEL, SOUND_LABEL, ChangePasswordForm, LoginForm, NotificationsForm
 from forms.base import EmptyForm
-from models import User, db, record
+from models import User, apply_changes, check_version, db, record
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
+# The timeline line of a change of one's switches names them as the form does.
+bp.record_once(lambda state: timeline.register({}, field_labels={"notify_sound": SOUND_LABEL, "notify_browser": BROWSER_LABEL}))
 
 # Checked when the username is unknown, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a real password")
@@ -89,3 +92,31 @@ def change_password():
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("main.index"))
     return render_template("auth/password.html", form=form)
+
+
+@bp.route("/notifications", methods=["GET", "POST"])
+@login_required
+def notifications():
+    """One's own switches: a short sound and a browser notification when a new urgent item arrives.
+
+    The browser's permission is asked by static/notify.js when the person ticks the box (a click), never before.
+    """
+    user = current_user._get_current_object()
+    form = NotificationsForm(formdata=None, sound=user.notify_sound, browser=user.notify_browser, version=user.version)
+    if request.method == "POST":
+        form = NotificationsForm()
+        if form.validate_on_submit():
+            def apply():
+                check_version(user, form.version.data)
+                changes = apply_changes(user, {"notify_sound": form.sound.data, "notify_browser": form.browser.data})
+                if changes:
+                    record(user, "user", user.id, "updated", changes=changes)
+
+            refusal = commit_or_refuse(apply, lambda: _("You changed these in another tab meanwhile; look at them again."))
+            if refusal is None:
+                flash(_("Notification settings saved."), "success")
+                return redirect(url_for("auth.notifications"))
+            flash(refusal, "error")
+            user = db.session.get(User, user.id)
+            form = NotificationsForm(formdata=None, sound=user.notify_sound, browser=user.notify_browser, version=user.version)
+    return render_template("auth/notifications.html", form=form)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, send_file, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -22,18 +24,24 @@ from blueprints.common import (
     page_number,
     permission_required,
     render_page,
+    safe_target,
+    trigger,
 )
 from cases import board as case_board
-from cases import evidence, flow, sla
+from cases import bulk as case_bulk
+from cases import duty, evidence, flow, sla
 from cases import procedures as case_procedures
+from cases import search as case_search
 from cases.board import CaseFilter, card_view
-from cases.labels import CASE_CATEGORIES, CASE_STATES, CLOCK_LABELS, MILESTONES, state_label
+from cases.labels import CASE_CATEGORIES, CASE_STATES, CLOCK_LABELS, FLAGS, MILESTONES, state_label
 from compensation import rules as compensation_rules
-from forms.base import VersionForm
+from forms.base import VersionForm, worker_choices
 from forms.cases import (
     AssignForm,
+    BulkForm,
     CaseForm,
     CaseRulesForm,
+    DutyForm,
     EvidenceForm,
     FlagForm,
     MilestoneForm,
@@ -48,6 +56,7 @@ from forms.handoffs import RouteForm
 from handoffs import flow as handoff_flow
 from live import HeaderCounter
 from models import (
+    SETTING_DEFAULTS,
     Case,
     CaseCheck,
     CaseEvidence,
@@ -61,6 +70,7 @@ from models import (
     db,
     get_setting,
     latest_event_id,
+    latest_per_topic,
     record,
     save_settings,
     utcnow,
@@ -79,28 +89,116 @@ def case_or_404(case_id: int) -> Case:
 
 # --- the board and the list -------------------------------------------------------
 
+BOARD_TOPICS = ("cases", "people", "clocks")  # what a board shows: cases, who works them, the deadline rules
+CARD_CACHE_SIZE = 5000  # per worker and app: a few boards' worth of cards, shared by every viewer
+
+
+def card_cache() -> live.FragmentCache:
+    """This app's cache of rendered cards (one per app, so that test apps on fresh databases never share one)."""
+    cache = current_app.extensions.get("case_card_cache")
+    if cache is None:
+        cache = current_app.extensions.setdefault("case_card_cache", live.FragmentCache(max_entries=CARD_CACHE_SIZE))
+    return cache
+
+
 @bp.route("/")
 @permission_required("use_workspace")
-@live.region
+@live.region(topics=BOARD_TOPICS)
 def board():
     """The board. An htmx poll whose token still holds was answered 204 before reaching here."""
     now = utcnow()
-    event_id = latest_event_id()
+    latest = latest_per_topic(BOARD_TOPICS)
+    event_id = max(latest.values())
     case_filter = CaseFilter.from_args(request.args)
     rules = sla.load_rules()
-    columns = []
+    view = board_view_constants()
+    cache_scope = (view["locale"], view["can_work"], latest["clocks"])
+    keys = case_board.board_card_keys(case_filter, current_user, now, CARDS_PER_COLUMN, db.session)
+    cache = card_cache()
+    html = {row.id: cache.get(card_key(row, cache_scope), now) for rows in keys.values() for row in rows
+            if row.id not in view["open_menus"]}
+    missing = case_board.card_rows([row.id for rows in keys.values() for row in rows if html.get(row.id) is None], db.session)
+    for case_id, row in missing.items():
+        html[case_id] = board_card(row, rules, now, view, cache_scope, cache)
+    columns, changes = [], []
     for state in case_board.BOARD_COLUMNS:
-        cases = db.session.scalars(case_board.column_cases(state, case_filter, current_user, now, CARDS_PER_COLUMN)).unique().all()
-        columns.append((state, CASE_STATES[state], [card_view(case, rules, now) for case in cases]))
+        rows = [row for row in keys[state] if html.get(row.id) is not None]  # a case deleted between the two reads
+        columns.append((state, CASE_STATES[state], [html[row.id] for row in rows]))
+        # The stored deadlines count the platform's too (sla.summary): its colour changes are among these.
+        changes.extend(sla.next_status_change(row.next_due_at, row.next_risk_at, now) for row in rows)
     counts = case_board.column_counts(case_filter, current_user, now, db.session)
-    changes = [card["changes_at"] for _, _, cards in columns for card in cards]
     token = live.make_token(event_id, live.earliest(changes))
     return render_page(
         "cases/board.html", "cases/_board.html",
         columns=columns, counts=counts, case_filter=case_filter, token=token, now=now,
-        poll_seconds=live.poll_seconds(), per_column=CARDS_PER_COLUMN, urls=case_url_patterns(), t=card_texts(),
-        open_menus=open_menus(),
+        poll_seconds=live.poll_seconds(), per_column=CARDS_PER_COLUMN, current_tab=board_tab(),
     )
+
+
+def board_tab() -> str:
+    """The column a phone shows (app.js sends it with each poll): the new cases unless another was chosen."""
+    tab = request.args.get("tab", "")
+    return tab if tab in case_board.BOARD_COLUMNS else case_board.BOARD_COLUMNS[0]
+
+
+@bp.route("/workload")
+@permission_required("lead_cases")
+@live.region(topics=BOARD_TOPICS)
+def workload():
+    """The lead's panel above the board: each person's open, at-risk and overdue cases, who is on duty."""
+    now = utcnow()
+    event_id = live.latest(BOARD_TOPICS)
+    case_filter = CaseFilter.from_args(request.args)
+    rows, changes_at = case_board.workload(case_filter, current_user, now, db.session)
+    return render_page("cases/workload.html", "cases/_workload.html", rows=rows, case_filter=case_filter,
+                       poll_seconds=live.poll_seconds(), token=live.make_token(event_id, changes_at),
+                       round_robin=get_setting("round_robin_new_cases") if "round_robin_new_cases" in SETTING_DEFAULTS else None)
+
+
+def board_view_constants() -> dict:
+    """What every card of one render shares: urls, words, permissions, open menus."""
+    return {"can_work": current_user.can("work_cases"), "me": current_user.id, "urls": case_url_patterns(),
+            "t": card_texts(), "l": card_labels(), "open_menus": open_menus(), "locale": str(get_locale()),
+            "macro": card_macro()}
+
+
+def card_labels() -> dict:
+    """The label tables a card reads, as plain dicts in the request's language (a lookup in the registry's
+    tables checks the language every time: a few microseconds, a hundred cards, several lookups each)."""
+    tables = current_app.jinja_env.globals
+    names = {"kind": "kind_labels", "platform": "platform_labels", "category": "category_labels", "waiting": "waiting_labels",
+             "flag": "flag_labels", "clock": "clock_labels", "clock_status": "clock_status_labels", "phrases": "clock_phrases"}
+    return {short: dict(tables[name].items()) for short, name in names.items()}
+
+
+def card_key(row, cache_scope: tuple) -> tuple:
+    """What a card's HTML depends on besides the clock: the case's version and last change, its assignee's
+    name, and (``cache_scope``) the locale, the viewer's permission to work cases and the deadline rules."""
+    return (row.id, row.version, row.updated_at, row.assignee_name, *cache_scope)
+
+
+def board_card(row, rules: sla.Rules, now: datetime, view: dict, cache_scope: tuple, cache: live.FragmentCache) -> Markup:
+    """Draw one card (``row``: cases.board.CARD_COLUMNS) and keep its HTML until ``card_key`` or the minute its
+    countdown shows changes; an open menu (it carries the viewer's form token) is drawn afresh every time."""
+    menu_open = row.id in view["open_menus"]
+    clock = sla.nearest(rules.clocks(row, now))
+    platform = rules.platform_clock(row, now)
+    card = {"case": row, "clock": clock, "status": sla.status_at(row.next_due_at, row.next_risk_at, now) or "none",
+            "targets": flow.allowed_targets(row), "platform": platform}
+    if menu_open:
+        view = {**view, "csrf": generate_csrf(), "agents": view.get("agents") or assignable_people()}
+    html = view["macro"](card, view)
+    if not menu_open:
+        valid_until = live.earliest((sla.next_status_change(row.next_due_at, row.next_risk_at, now),
+                                     clock.changes_at if clock else None, case_board.countdown_valid_until(clock, now),
+                                     platform.changes_at if platform else None))
+        cache.put(card_key(row, cache_scope), html, valid_until)
+    return html
+
+
+def card_macro():
+    """The card macro of templates/cases/_card.html, called from Python (its template module is cached by Jinja)."""
+    return current_app.jinja_env.get_template("cases/_card.html").module.case_card
 
 
 def open_menus() -> set[int]:
@@ -111,7 +209,9 @@ def open_menus() -> set[int]:
 def card_texts() -> dict:
     """The words every card repeats, translated once per render."""
     return {"actions": _("Actions"), "take": _("Take it"), "wait": _("Wait"), "waiting_for": _("Waiting for"),
-            "note": _("Note"), "add_note": _("Add note"), "unassigned": _("Unassigned"), "refund": _("refund")}
+            "note": _("Note"), "add_note": _("Add note"), "unassigned": _("Unassigned"), "refund": _("refund"),
+            "platform_deadline": _("Platform deadline"), "assign_to": _("Assign to"), "assign": _("Assign"),
+            "nobody": _("(nobody)")}
 
 
 @bp.route("/<int:case_id>/actions")
@@ -120,14 +220,20 @@ def card_actions(case_id):
     """A card's action menu, fetched when it is first opened on the board."""
     case = case_or_404(case_id)
     return render_template("cases/_card_actions.html", case=case, card={"targets": flow.allowed_targets(case)},
-                           urls=case_url_patterns(), t=card_texts(), me=current_user.id, csrf=generate_csrf())
+                           urls=case_url_patterns(), t=card_texts(), me=current_user.id, csrf=generate_csrf(),
+                           agents=assignable_people())
+
+
+def assignable_people() -> list[tuple[int, str]]:
+    """Who a case can be assigned to (active people who work cases), once per request."""
+    return [(choice.value, str(choice.label)) for choice in worker_choices(include_none=False)]
 
 
 def case_url_patterns() -> dict:
     """URL patterns of the card actions, built once per render (url_for per card is costly at 100 cards)."""
     sentinel = 987654321
     patterns = {name: url_for(f"cases.{name}", case_id=sentinel).replace(str(sentinel), "{}")
-                for name in ("detail", "take", "change_state", "note", "card_actions")}
+                for name in ("detail", "take", "assign", "change_state", "note", "card_actions")}
     patterns["actions"] = patterns.pop("card_actions")
     return patterns
 
@@ -135,13 +241,20 @@ def case_url_patterns() -> dict:
 @bp.route("/list")
 @permission_required("use_workspace")
 def list_view():
-    now = utcnow()
-    case_filter = CaseFilter.from_args(request.args)
-    page = db.paginate(case_board.list_statement(case_filter, current_user, now), page=page_number(), per_page=LIST_PAGE_SIZE,
+    return render_page("cases/list.html", "cases/_list.html", **list_context(CaseFilter.from_args(request.args), page_number(), utcnow()))
+
+
+def list_context(case_filter: CaseFilter, page_no: int, now: datetime, *, checked=frozenset(), confirm: dict | None = None,
+                 bulk_form: BulkForm | None = None) -> dict:
+    """What the list shows: one page of the filter's cases and, for those who work cases, the bulk form
+    (``checked``: case ids ticked again after a refusal; ``confirm``: the "every case of the filter" question)."""
+    page = db.paginate(case_board.list_statement(case_filter, current_user, now), page=page_no, per_page=LIST_PAGE_SIZE,
                        max_per_page=LIST_PAGE_SIZE, error_out=False)
     rules = sla.load_rules()
-    return render_page("cases/list.html", "cases/_list.html", page=page, case_filter=case_filter,
-                       cards=[card_view(case, rules, now) for case in page.items], now=now)
+    if bulk_form is None and current_user.can("work_cases"):
+        bulk_form = BulkForm(formdata=None)
+    return {"page": page, "case_filter": case_filter, "cards": [card_view(case, rules, now) for case in page.items], "now": now,
+            "bulk_form": bulk_form, "checked": checked, "confirm": confirm, "bulk_max": case_bulk.MAX_CASES}
 
 
 # --- one case ---------------------------------------------------------------------
@@ -414,6 +527,118 @@ def evidence_file(case_id, evidence_id):
     return send_file(path, mimetype=item.content_type, download_name=evidence.clean_name(item.original_name), max_age=0)
 
 
+# --- bulk actions ----------------------------------------------------------------------
+
+BULK_FILTER_PREFIX = "f_"  # the list's filter travels with the bulk form under this prefix ("flag" is both)
+
+
+@bp.route("/bulk", methods=["POST"])
+@permission_required("work_cases")
+def bulk_action():
+    """One action on the ticked cases, or on every case of the filter after a confirmation; all or nothing."""
+    case_filter = CaseFilter.from_args({name[len(BULK_FILTER_PREFIX):]: value for name, value in request.form.items()
+                                        if name.startswith(BULK_FILTER_PREFIX)})
+    raw_page = request.form.get("page", "")
+    page_no = min(int(raw_page), 100_000) if raw_page.isdigit() and int(raw_page) > 0 else 1
+    form = BulkForm()
+    answer = BulkAnswer(case_filter, page_no, form)
+    if not form.validate_on_submit():
+        return answer.refused(first_error(form))
+    try:
+        rows = case_bulk.parse_rows(form.shown.data if form.page_all.data else []) | case_bulk.parse_rows(form.rows.data or [])
+    except ValueError:
+        return answer.refused(_("The request could not be understood."))
+    change = bulk_change(form)
+    if form.everything.data:  # first show how many, with the versions as they are now; the confirmation applies
+        now = utcnow()
+        count, matching = case_bulk.matching_rows(case_filter.where(current_user, now), case_board.deadline_order(),
+                                                 limit=case_bulk.MAX_CASES)
+        if count > case_bulk.MAX_CASES:
+            return answer.refused(_("This filter matches %(count)s cases; a bulk action takes at most %(max)s. Narrow the filter.",
+                                    count=count, max=case_bulk.MAX_CASES))
+        if not count:
+            return answer.refused(_("No case matches."))
+        return answer.confirm({"count": count, "rows": matching, "describe": describe_change(change)})
+
+    refusals, outcome = [], []
+
+    def run():
+        try:
+            outcome.append(case_bulk.apply(rows, change, current_user._get_current_object(), sla.load_rules(), utcnow()))
+        except case_bulk.BulkRefused as refused:
+            refusals.extend(refused.refusals)
+            raise
+
+    def lost_race():  # someone committed between our read and our write: name the cases, read again
+        refusals.extend(case_bulk.stale_rows(rows))
+        return case_bulk.refusal_message(refusals)
+
+    refusal = commit_or_refuse(run, lost_race)
+    if refusal is not None:
+        return answer.refused(str(refusal), problems=refusals, checked=frozenset(rows))
+    return answer.done(outcome[0].message(change))
+
+
+def bulk_change(form: BulkForm) -> case_bulk.Change:
+    action = form.action.data
+    assignee = db.session.get(User, form.assignee_id.data) if action == "assign" and form.assignee_id.data else None
+    return case_bulk.Change(action=action, assignee=assignee, target=form.target.data or "",
+                            waiting_for=form.waiting_for.data or None,
+                            note=(form.note.data if action == "note" else form.state_note.data) or "",
+                            flag=form.flag.data or None, flag_note=(form.flag_note.data or "").strip())
+
+
+def describe_change(change: case_bulk.Change) -> str:
+    """The action as the confirmation names it."""
+    if change.action == "assign":
+        return _("Assign to %(name)s", name=change.assignee.display_name) if change.assignee else _("Unassign")
+    if change.action == "state":
+        return _("Move to “%(state)s”", state=CASE_STATES.get(change.target, change.target))
+    if change.action == "flag":
+        return _("Flag %(flag)s", flag=FLAGS[change.flag]) if change.flag else _("Remove the flag")
+    return _("Add the note “%(note)s”", note=change.note.strip())
+
+
+class BulkAnswer:
+    """The answer to a bulk POST. htmx: the list again (the same filter and page) with the message in the
+    flash area (out of band), and caseChanged on success so the counters and other regions refresh.
+    Otherwise: the message flashed and back to the list (or the confirmation as a full page)."""
+
+    def __init__(self, case_filter: CaseFilter, page_no: int, form: BulkForm):
+        self.case_filter, self.page_no, self.form = case_filter, page_no, form
+
+    def _render(self, template: str, form: BulkForm | None, **context):
+        context.update(list_context(self.case_filter, self.page_no, utcnow(), checked=context.pop("checked", frozenset()),
+                                    confirm=context.pop("confirm", None), bulk_form=form))
+        return render_page(template, "cases/_bulk_answer.html", **context)
+
+    def _back(self, message: str, category: str):
+        flash(message, category)
+        return redirect(url_for("cases.list_view", **({"page": self.page_no} if self.page_no > 1 else {}),
+                                **self.case_filter.to_args()))
+
+    def refused(self, error: str, problems=(), checked=frozenset()):
+        if not request.htmx:
+            return self._back(error, "error")
+        return self._render("cases/list.html", self.form, error=error, problems=problems, checked=checked)
+
+    def confirm(self, confirm: dict):
+        return self._render("cases/list.html", self.form, confirm=confirm)
+
+    def done(self, message: str):
+        if not request.htmx:
+            return self._back(message, "success")
+        return trigger(self._render("cases/list.html", None, message=message), "caseChanged")
+
+
+@bp.cli.command("search-rebuild")
+def search_rebuild():
+    """Recompute every case's phone digest with the current key (after PHONE_DIGEST_KEY or SECRET_KEY changed)."""
+    changed = case_search.rebuild_phone_digests()
+    db.session.commit()
+    print(f"{changed} phone digests recomputed")
+
+
 # --- rules a lead sets -----------------------------------------------------------------
 
 @bp.route("/rules", methods=["GET", "POST"])
@@ -423,6 +648,7 @@ def rules():
     if request.method == "GET":
         hours = get_setting("business_hours")
         form.promo_mode.data = bool(get_setting("promo_mode"))
+        form.round_robin_new_cases.data = bool(get_setting("round_robin_new_cases"))
         form.poll_seconds.data = get_setting("poll_seconds")
         form.promo_poll_seconds.data = get_setting("promo_poll_seconds")
         form.at_risk_percent.data = get_setting("at_risk_percent")
@@ -436,8 +662,9 @@ def rules():
         hours = {"opens": form.opens.data, "closes": form.closes.data, "weekdays": sorted(form.weekdays.data)} if form.business_hours.data else None
         changes = save_settings({"promo_mode": form.promo_mode.data, "poll_seconds": form.poll_seconds.data,
                                  "promo_poll_seconds": form.promo_poll_seconds.data, "at_risk_percent": form.at_risk_percent.data,
-                                 "pausing_waits": sorted(form.pausing_waits.data), "business_hours": hours}, current_user)
-        if changes:
+                                 "pausing_waits": sorted(form.pausing_waits.data), "business_hours": hours,
+                                 "round_robin_new_cases": form.round_robin_new_cases.data}, current_user)
+        if set(changes) - {"round_robin_new_cases"}:
             recompute_open_cases()
         db.session.commit()
         flash(_("Rules saved; every open case's clocks were recomputed."), "success")
@@ -447,7 +674,8 @@ def rules():
 
 def render_rules(form: CaseRulesForm, policy_form: SlaPolicyForm):
     return render_template("cases/rules.html", form=form, overrides=case_board.sla_overrides(), policy_form=policy_form,
-                           clock_labels=CLOCK_LABELS, defaults=sla.DEFAULT_MINUTES)
+                           clock_labels=CLOCK_LABELS, defaults=sla.default_rows(), duration_text=sla.duration_text,
+                           roster=duty.roster(current_user))
 
 
 def recompute_open_cases() -> int:
@@ -494,6 +722,45 @@ def delete_policy(policy_id):
     return redirect(url_for("cases.rules"))
 
 
+@bp.route("/duty", methods=["POST"])
+@permission_required("work_cases")
+def duty_self():
+    """Come on or go off duty (the round-robin of new cases gives cases only to those on duty)."""
+    return switch_duty(current_user._get_current_object())
+
+
+@bp.route("/duty/<int:user_id>", methods=["POST"])
+@permission_required("manage_case_rules")
+def duty_of(user_id):
+    """A lead switches a colleague of their team on or off duty (cases.duty.may_switch)."""
+    return switch_duty(get_or_404(User, user_id))
+
+
+@bp.app_template_global("may_switch_duty")
+def may_switch_duty(person: User) -> bool:
+    """Whether the viewer may switch ``person``'s duty (templates/cases/_duty.html shows a button or text)."""
+    return current_user.is_authenticated and duty.may_switch(current_user, person)
+
+
+def switch_duty(person: User):
+    """Apply a DutyForm to ``person``; htmx gets the person's toggle (templates/cases/_duty.html) back."""
+    form = DutyForm()
+    back = safe_target(request.form.get("next"), url_for("cases.board"))
+    if not form.validate_on_submit():
+        return action_answer(back, error=first_error(form), event="dutyChanged")
+    refusal = commit_or_refuse(lambda: duty.set_on_duty(person, form.on.data == "1", current_user),
+                               lambda: _("Someone else changed this just before you; look at it again and retry."))
+    if refusal is not None:
+        return action_answer(back, error=refusal, event="dutyChanged")
+    if not request.htmx:
+        flash(_("%(name)s is on duty.", name=person.display_name) if person.on_duty
+              else _("%(name)s is off duty.", name=person.display_name), "success")
+        return redirect(back)
+    response = make_response(render_template("cases/_duty.html", person=person, duty_next=back))
+    response.vary.add("HX-Request")
+    return trigger(response, "dutyChanged")
+
+
 @bp.route("/procedures")
 @permission_required("use_workspace")
 def procedures():
@@ -534,6 +801,14 @@ def edit_procedure(category):
 
 @live.header_counter(order=10)
 def header_counter(user, now) -> HeaderCounter:
+    """My overdue cases (waiting for me: in the tab's title); its news is the newest case someone assigned to me."""
     overdue, next_due = case_board.overdue_for(user, now)
+    news = live.News()
+    assignment = case_board.newest_assignment_to(user)
+    if assignment is not None:
+        event_id, case_id, order_no, by_someone_else = assignment
+        news = live.News(event_id, _("Case %(order)s assigned to you", order=order_no) if by_someone_else else "",
+                         url_for("cases.detail", case_id=case_id))
     return HeaderCounter("overdue", _l("My overdue cases"), overdue,
-                         url_for("cases.board", scope="mine", clock="overdue"), changes_at=next_due, urgent=True)
+                         url_for("cases.board", scope="mine", clock="overdue"), changes_at=next_due, urgent=True,
+                         waiting=True, news=news)

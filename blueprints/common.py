@@ -84,7 +84,7 @@ def first_error(form) -> str:
     """The first validation message of a form, with its field's label, for a one-line answer."""
     for name, errors in form.errors.items():
         field = getattr(form, name, None)
-        return f"{field.label.text if field is not None else name}: {errors[0]}"
+        return _("%(field)s: %(error)s", field=field.label.text if field is not None else name, error=errors[0])
     return _("The request could not be understood.")
 
 

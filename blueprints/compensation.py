@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -74,6 +75,9 @@ def ask(case_id):
     db.session.commit()
     if item.status == "approved":
         return answer(case_id, _("¥%(amount)s is within your limit: approved and recorded.", amount=item.amount))
+    if rules.held_over_order(item, current_user):
+        return answer(case_id, _("¥%(amount)s would pay back more than the buyer paid on this order: it waits for a lead.",
+                                 amount=item.amount))
     return answer(case_id, _("¥%(amount)s is over your limit: it waits for approval.", amount=item.amount))
 
 
@@ -109,15 +113,18 @@ def queue():
     pending = db.session.scalars(statement).all() if statement is not None else []
     mine = db.session.scalars(
         sa.select(Compensation).where(Compensation.requester_id == current_user.id)
+        .options(so.selectinload(Compensation.decided_by))
         .order_by(Compensation.created_at.desc()).limit(50)
     ).all()
     return render_page("compensation/queue.html", "compensation/_queue.html", pending=pending, mine=mine,
+                       waiting_on=rules.waiting_on,
                        context=decision_context(pending), token=live.make_token(event_id, None),
                        poll_seconds=live.poll_seconds(), now=now, decision_form=DecisionForm(formdata=None))
 
 
 def decision_context(items: list[Compensation]) -> dict:
-    """For each request: everything already on its order, and the buyer's earlier cases (two queries in all)."""
+    """For each request: everything already on its order, what the order paid back, and the buyer's earlier cases
+    (four queries in all)."""
     if not items:
         return {}
     orders = {(i.platform, i.order_no) for i in items}
@@ -135,11 +142,13 @@ def decision_context(items: list[Compensation]) -> dict:
     by_buyer = defaultdict(list)
     for case in earlier:
         by_buyer[(case.platform, case.buyer_nick)].append(case)
+    figures = rules.paid_back(items)
     return {
         item.id: {
             "on_order": [o for o in by_order[(item.platform, item.order_no)] if o.id != item.id],
             "buyer_cases": [c for c in by_buyer[(item.case.platform, item.case.buyer_nick)] if c.id != item.case_id][:5],
             "refusal": rules.refusal_to_decide(item, current_user),
+            "paid_back": figures[item.id],
         }
         for item in items
     }
@@ -154,7 +163,8 @@ def decide(item_id: int, approve: bool):
     try:
         if form.version.data:
             check_version(item, form.version.data)
-        rules.decide(item, current_user, approve, form.note.data or "", utcnow())
+        rules.decide(item, current_user, approve, form.note.data or "", utcnow(),
+                     confirm_over_order=bool(form.confirm_over_order.data), over_order_reason=form.over_order_reason.data or "")
         db.session.commit()
     except VersionConflict:
         return answer(item.case_id, error=_("This request changed meanwhile (now: %(status)s).",
@@ -291,8 +301,54 @@ def set_limit(user_id):
 # --- the header's number ----------------------------------------------------------------------
 
 @live.header_counter(order=20)
-def header_counter(user, now) -> HeaderCounter:
-    """Approvers: requests waiting for them. Everyone else: decisions on their requests they have not seen."""
-    approver, count = rules.header_count(user)
-    label = _l("Approvals waiting for me") if approver else _l("Decisions on my requests")
-    return HeaderCounter("approvals", label, count, url_for("compensation.queue"))
+def header_counter(user, now) -> HeaderCounter | None:
+    """Approvers: the requests waiting for their decision, counted with the very statement their queue lists."""
+    statement = rules.queue_for(user)
+    if statement is None:
+        return None
+    newest = db.session.scalars(statement.order_by(None).order_by(Compensation.id.desc()).limit(1)).first()
+    news = live.News()
+    if newest is not None:
+        news = live.News(newest.id, _("Compensation ¥%(amount)s (%(order)s) waits for your decision",
+                                      amount=newest.amount, order=newest.order_no),
+                         url_for("compensation.queue", _anchor=f"approval-{newest.id}"))
+    return HeaderCounter("approvals", _l("Approvals waiting for me"), live.count_rows(statement),
+                         url_for("compensation.queue"), waiting=True, news=news)
+
+
+def decision_sentence(item: Compensation) -> str:
+    if item.status == "rejected":
+        return _("Your compensation request ¥%(amount)s (%(order)s) was rejected", amount=item.amount, order=item.order_no)
+    return _("Your compensation request ¥%(amount)s (%(order)s) was approved", amount=item.amount, order=item.order_no)
+
+
+@live.header_counter(order=21)
+def decisions_counter(user, now) -> HeaderCounter | None:
+    """Decisions on my requests I have not seen: one is named and links to its case; several link to my requests,
+    the newest named. Seen (and gone from here) when I open the case or my requests (``seen``, ``seen_mine``).
+    An approver sees it only when there is something; everyone else always."""
+    if not user.can("request_compensation"):
+        return None
+    unseen = rules.unseen_decisions_of(user)
+    count = live.count_rows(unseen)
+    if count == 0:
+        return None if user.can("approve_compensation") else HeaderCounter(
+            "decisions", _l("Decisions on my requests"), 0, url_for("compensation.queue", _anchor="mine-title"))
+    newest = db.session.scalars(unseen.limit(1)).first()
+    if count == 1:
+        return HeaderCounter("decisions", _l("Decisions on my requests"), 1, url_for("cases.detail", case_id=newest.case_id),
+                             detail=decision_sentence(newest))
+    return HeaderCounter("decisions", _l("Decisions on my requests"), count,
+                         url_for("compensation.queue", _anchor="mine-title"),
+                         detail=_("Newest: %(sentence)s", sentence=decision_sentence(newest)))
+
+
+@bp.route("/seen", methods=["POST"])
+@permission_required("request_compensation")
+def seen_mine():
+    """The requester opened their requests: every decision on them is seen (posted by the page, a GET never writes)."""
+    if not EmptyForm().validate_on_submit():
+        abort(400)
+    if rules.mark_all_decisions_seen(current_user):
+        db.session.commit()
+    return "", 204

@@ -379,8 +379,17 @@ def export(file_format: str):
 def header_counter(user, now) -> HeaderCounter:
     # A lead's header must also refresh when a major complaint's item turns late with no data change.
     turns_late = flow.next_major_flag(now, flow.ack_window()) if user.can("lead_handoffs") else None
-    return HeaderCounter("handoffs", _l("Handoffs waiting for my team"), flow.waiting_count(user), url_for("handoffs.sheet"),
-                         changes_at=turns_late)
+    # The very list the sheet shows under the same words ("Waiting for my team"); before, the header counted
+    # only the items not done yet, so it and the sheet gave two numbers for one list.
+    owed = flow.owed_by(user.team_id, user)
+    newest = db.session.scalars(owed.order_by(None).where(Handoff.state == "open")
+                                .order_by(Handoff.id.desc()).limit(1)).first()
+    news = live.News()
+    if newest is not None:
+        news = live.News(newest.id, _("Handoff %(reference)s for your team", reference=newest.reference),
+                         url_for("handoffs.detail", handoff_id=newest.id))
+    return HeaderCounter("handoffs", _l("Handoffs waiting for my team"), live.count_rows(owed), url_for("handoffs.sheet"),
+                         changes_at=turns_late, waiting=True, news=news)
 
 
 @live.header_counter(order=31)
@@ -391,7 +400,7 @@ def lead_alert(user, now) -> HeaderCounter | None:
     ack = flow.ack_window()
     late = flow.late_for_lead(now, ack)
     return HeaderCounter("handoff_alerts", _l("Major complaints not acknowledged"), late, url_for("handoffs.sheet"),
-                         changes_at=flow.next_major_flag(now, ack), urgent=True) if late else None
+                         changes_at=flow.next_major_flag(now, ack), urgent=True, waiting=True) if late else None
 
 
 # --- outside parties ---------------------------------------------------------------------------------------------

@@ -23,18 +23,27 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 import spreadsheets
-from blueprints.common import permission_required, render_page
+from blueprints.common import first_error, permission_required, render_page, safe_target
 from cases import exporting as case_export
 from cases import importing as case_import
 from cases import sla
 from cases.board import CaseFilter, list_statement
-from forms.imports import ConfirmForm, ForgetMappingForm, UploadForm, mapping_form
+from forms.imports import ConfirmForm, ForgetMappingForm, PhoneExportForm, UploadForm, mapping_form
 from models import PLATFORMS, Case, ImportMapping, Shop, TimelineEvent, db, record, utcnow
 from reviews import importing as review_import
 
 bp = Blueprint("imports", __name__)
 
 PREVIEW_ROW_LIMIT = 1000  # rows shown besides the refused ones, which are always all shown
+
+# What the preview says the file is: (format, encoding as spreadsheets.read_table names it) -> words.
+FILE_KIND_LABELS = {
+    ("csv", "UTF-8"): _l("CSV (UTF-8)"),
+    ("csv", "UTF-8 with BOM"): _l("CSV (UTF-8 with BOM)"),
+    ("csv", "GB18030"): _l("CSV (GB18030)"),
+    ("csv", "UTF-16"): _l("CSV (UTF-16)"),
+    ("xlsx", None): _l("Excel (.xlsx)"),
+}
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,7 @@ def render_preview(spec: Importer, plan, token: str, meta: dict):
         confirm_form=ConfirmForm(formdata=None, token=token),
         fields=spec.module.FIELDS, key_fields=spec.module.KEY_FIELDS, field_title=spec.module.field_title,
         format_value=spec.module.format_value, action_labels=spreadsheets.ACTION_LABELS, zone=current_app.config["SHOP_TZ"],
+        file_kind_labels=FILE_KIND_LABELS,
     )
 
 
@@ -336,20 +346,28 @@ for _spec in IMPORTERS.values():
 # --- export views ----------------------------------------------------------------------------------
 
 def export_cases(file_format: str):
-    """The cases of the board's filter, phones masked; full phones only by POST (it is recorded, and a GET
-    never writes), for roles that may reveal them."""
+    """The cases of the board's filter, phones masked, for everyone who works cases.
+
+    Full numbers only by POST (it is recorded, and a GET never writes), only with ``export_phones`` (403 for
+    anyone else, whatever they post) and only with a reason typed by the person: the personal data log
+    (/admin/personal-data) shows who exported how many numbers, when, why and with which filter.
+    """
     now = utcnow()
     full_phones = request.method == "POST"
-    case_filter = CaseFilter.from_args(request.form if full_phones else request.args)
-    if full_phones and not current_user.can("reveal_phone"):
+    if full_phones and not current_user.can("export_phones"):
         abort(403)
+    case_filter = CaseFilter.from_args(request.form if full_phones else request.args)
     if full_phones:
+        form = PhoneExportForm()
+        if not form.validate_on_submit():
+            flash(first_error(form), "error")
+            return redirect(safe_target(request.form.get("back"), url_for("cases.board", **case_filter.to_args())))
         count = db.session.scalar(
             sa.select(sa.func.count()).select_from(Case)
             .where(*case_filter.where(current_user, now), Case.buyer_phone.is_not(None), Case.buyer_phone != "")
         )
         record(current_user, "export", 0, "phones_exported", count=count, format=file_format,
-               filter=case_filter.to_args())
+               filter=case_filter.to_args(), reason=form.reason.data)
         db.session.commit()
     zone = current_app.config["SHOP_TZ"]
     options = case_export.ExportOptions(zone, full_phones)

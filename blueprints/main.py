@@ -38,14 +38,18 @@ def index():
 @permission_required("use_workspace")
 @live.region
 def counters():
-    """The header's live region. A poll whose token holds was answered 204 before reaching here."""
+    """The header's live region. A poll whose token holds was answered 204 before reaching here.
+
+    It also carries what static/notify.js needs: the tab title's number, each counter's newest urgent item and
+    the person's sound and notification switches (data- attributes; the CSP allows no inline script).
+    """
     now = utcnow()
     event_id = latest_event_id()
     items = live.header_counters(current_user, now)
     token = live.make_token(event_id, live.earliest(item.changes_at for item in items))
     return render_page(
         "main/_counters.html", "main/_counters.html",
-        counters=items, token=token, poll_seconds=live.poll_seconds(),
+        counters=items, token=token, poll_seconds=live.poll_seconds(), title_count=live.title_count(items),
     )
 
 

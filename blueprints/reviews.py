@@ -512,10 +512,14 @@ def trend():
 
 @live.header_counter(order=40)
 def header_counter(user, now) -> HeaderCounter | None:
+    """Reviews left on the list the worklist opens on, counted with the worklist's own statement (before, the
+    header counted today's list while the page, early in the morning, opened on the latest one)."""
     if not user.can("work_reviews"):
         return None
-    day = worklist.shop_date(now, current_app.config["SHOP_TZ"])
-    return HeaderCounter("reviews", _l("Reviews left today"), worklist.left_today(user, day), url_for("reviews.worklist"))
+    day = worklist_day()
+    who = "all" if user.can("lead_reviews") else "mine"
+    return HeaderCounter("reviews", _l("Reviews left today"), live.count_rows(list_statement(day, who, "open")),
+                         url_for("reviews.worklist", day=day.isoformat(), who=who, state="open"), waiting=True)
 
 
 @bp.cli.command("suggest-causes")

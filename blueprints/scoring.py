@@ -469,4 +469,4 @@ def header_counter(user, now) -> HeaderCounter | None:
     states = ("open", "escalated") if user.can("decide_escalated_appeals") else ("open",)
     waiting = db.session.scalar(sa.select(sa.func.count()).select_from(ScoreAppeal)
                                 .where(ScoreAppeal.state.in_(states), ScoreAppeal.user_id != user.id)) or 0
-    return HeaderCounter("appeals", _l("Score appeals waiting"), waiting, url_for("scoring.monthly"))
+    return HeaderCounter("appeals", _l("Score appeals waiting"), waiting, url_for("scoring.monthly"), waiting=True)

@@ -39,6 +39,8 @@ class ExportColumn:
 @dataclass(frozen=True)
 class ExportOptions:
     zone: ZoneInfo
+    # Full numbers instead of masked ones: only for a person with the ``export_phones`` permission who gave a
+    # reason, the export recorded first (blueprints/imports.export_cases checks and records; this only writes).
     full_phones: bool = False
 
 

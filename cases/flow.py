@@ -11,7 +11,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
-from cases import sla
+from cases import duty, sla
 from cases.labels import (
     CASE_STATES,
     FLAGS,
@@ -67,8 +67,9 @@ def next_serial(platform: str, order_no: str, kind: str) -> int:
 
 
 def refresh_deadlines(case: Case, rules: sla.Rules, now: datetime) -> list[sla.Clock]:
+    """Store the case's nearest deadline and at-risk moment, ours or the platform's (the one writer of both)."""
     clocks = rules.clocks(case, now)
-    case.next_due_at, case.next_risk_at = sla.summary(clocks)
+    case.next_due_at, case.next_risk_at = rules.deadlines(case, now, clocks)
     return clocks
 
 
@@ -92,6 +93,7 @@ def create_case(values: dict, actor: User, rules: sla.Rules, now: datetime, via:
     refresh_deadlines(case, rules, now)
     db.session.flush()
     record(actor, "case", case.id, "created", via=via, order_no=case.order_no, kind=case.kind, category=case.category)
+    duty.share_out([case], actor)  # form, import, sync alike: an unassigned new case goes to whoever's turn it is
     return case
 
 

@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from cases.labels import CASE_CATEGORIES, CASE_KINDS, CASE_STATES, FLAGS, MILESTONES, PRIORITIES, RESPONSIBILITIES, WAITING_FOR
 from cases.procedures import text_of
-from timeline import value_text
+from timeline import sentences_text, value_text
 
 FIELD_LABELS = {
     "shop_id": _l("Shop"), "order_no": _l("Order number"), "platform_case_id": _l("Platform after-sales number"),
@@ -36,17 +36,18 @@ def state_changed(event, d) -> str:
     sentence = _("Moved to: %(state)s.", state=text)
     if d.get("reopened"):
         sentence = _("Reopened (time %(count)s): the buyer is not satisfied.", count=d["reopened"])
+    closure = ""
     if target == "closed":
-        sentence += " " + _("Cause: %(cause)s. Responsible: %(party)s %(person)s.", cause=d.get("cause", ""),
-                            party=str(RESPONSIBILITIES.get(d.get("responsibility"), "")), person=d.get("person", ""))
-    if d.get("note"):
-        sentence += " " + d["note"]
-    return sentence
+        closure = _("Cause: %(cause)s. Responsible: %(party)s %(person)s.", cause=d.get("cause", ""),
+                    party=str(RESPONSIBILITIES.get(d.get("responsibility"), "")), person=d.get("person", ""))
+    return sentences_text(sentence, closure, d.get("note"))
 
 
 def milestone(event, d) -> str:
     label = str(MILESTONES.get(d.get("milestone"), d.get("milestone")))
-    return f"{label}{(': ' + d['detail']) if d.get('detail') else ''}."
+    if d.get("detail"):
+        return _("%(milestone)s: %(detail)s.", milestone=label, detail=d["detail"])
+    return _("%(milestone)s.", milestone=label)
 
 
 def flagged(event, d) -> str:
@@ -58,7 +59,8 @@ SENTENCES = {
     "case.created": created,
     "state_changed": state_changed,
     "milestone": milestone,
-    "assigned": lambda event, d: _("Assigned to %(name)s.", name=d.get("to") or _("nobody")),
+    "assigned": lambda event, d: (_("Assigned to %(name)s in turn (new cases shared among the people on duty).", name=d.get("to") or _("nobody"))
+                                  if d.get("rule") == "round_robin" else _("Assigned to %(name)s.", name=d.get("to") or _("nobody"))),
     "flagged": flagged,
     "noted": lambda event, d: d.get("text", ""),
     "step_done": lambda event, d: _("Done: %(step)s", step=text_of(d.get("step", ""))),

@@ -30,5 +30,15 @@ COMPENSATION_STATUSES = {
     "paid": _l("Paid"),
 }
 
+# Whom a request waits for now (rules.waiting_on), in the requester's "my requests" table.
+WAITING_ON = {
+    "lead": _l("A team lead"),
+    "manager": _l("A shop manager"),
+    "payment": _l("Payment (you or finance)"),
+    "paid": _l("Nobody: paid"),
+    "rejected": _l("Nobody: rejected"),
+}
 
-TEMPLATE_LABELS = {"reason_labels": COMPENSATION_REASONS, "payout_labels": PAYOUTS, "compensation_status_labels": COMPENSATION_STATUSES}
+
+TEMPLATE_LABELS = {"reason_labels": COMPENSATION_REASONS, "payout_labels": PAYOUTS, "compensation_status_labels": COMPENSATION_STATUSES,
+                   "waiting_on_labels": WAITING_ON}

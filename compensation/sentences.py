@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
+import timeline
 from compensation.labels import COMPENSATION_REASONS, PAYOUTS
 
 
@@ -17,7 +18,16 @@ def decided(event, d) -> str:
         return _("¥%(amount)s approved at once: within the requester's limit.", amount=d.get("amount"))
     sentence = (_("Approved the compensation of ¥%(amount)s.", amount=d.get("amount")) if d.get("decision") == "approved"
                 else _("Rejected the compensation of ¥%(amount)s.", amount=d.get("amount")))
-    return f"{sentence} {d.get('note') or ''}".strip()
+    over = d.get("over_order")
+    confirmed = (_("Confirmed paying back ¥%(excess)s more than the buyer paid (¥%(total)s of ¥%(paid)s): %(reason)s",
+                   excess=over.get("excess"), total=over.get("total"), paid=over.get("paid"), reason=over.get("reason", ""))
+                 if over else "")
+    return timeline.sentences_text(sentence, confirmed, d.get("note") or "").strip()
+
+
+def held(event, d) -> str:
+    return _("¥%(amount)s not approved at once: it would pay back ¥%(total)s on this order, more than the buyer paid "
+             "(¥%(paid)s). It waits for a lead.", amount=d.get("amount"), total=d.get("total"), paid=d.get("paid"))
 
 
 def refund_set(event, d) -> str:
@@ -35,6 +45,7 @@ def limit_changed(event, d) -> str:
 SENTENCES = {
     "compensation_requested": requested,
     "compensation_decided": decided,
+    "compensation_held": held,
     "compensation_forwarded": lambda event, d: _("Forwarded the compensation of ¥%(amount)s to the managers.", amount=d.get("amount")),
     "compensation_paid": lambda event, d: _("Paid the compensation of ¥%(amount)s (%(channel)s %(reference)s).", amount=d.get("amount"),
                                             channel=str(PAYOUTS.get(d.get("channel"), d.get("channel"))), reference=d.get("reference", "")),

@@ -755,7 +755,7 @@ def fold(plan: CasePlan, rules: sla.Rules, now: datetime, users: dict) -> dict:
         elif op == "flag":
             row["flag"], row["flag_note"] = arg[0], arg[1].strip()[:200]
     row["updated_at"] = plan.steps[-1][0] if plan.steps else row["received_at"]
-    row["next_due_at"], row["next_risk_at"] = sla.summary(rules.clocks(SimpleNamespace(**row), now))
+    row["next_due_at"], row["next_risk_at"] = rules.deadlines(SimpleNamespace(**row), now)
     return row
 
 

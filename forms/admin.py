@@ -70,10 +70,7 @@ class TeamForm(FlaskForm):
 
 
 class SettingsForm(FlaskForm):
-    poll_seconds = IntegerField(
-        _l("Refresh interval of live pages (seconds)"),
-        validators=[InputRequired(), NumberRange(min=2, max=300, message=_l("From 2 to 300 seconds."))],
-    )
+    # The refresh interval is set on the case rules page only, beside the big-promotion one it alternates with.
     limit_agent = MoneyField(_l("Default compensation limit: agent"), places=2, validators=[InputRequired(), money_places, NumberRange(min=0, max=MAX_LIMIT)])
     limit_reviewer = MoneyField(_l("Default compensation limit: review specialist"), places=2, validators=[InputRequired(), money_places, NumberRange(min=0, max=MAX_LIMIT)])
     limit_lead = MoneyField(_l("Default compensation limit: team lead"), places=2, validators=[InputRequired(), money_places, NumberRange(min=0, max=MAX_LIMIT)])

@@ -13,14 +13,19 @@ from wtforms import (
     HiddenField,
     IntegerField,
     SelectField,
+    SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
-from cases.labels import CASE_CATEGORIES, CASE_KINDS, FLAGS, OUTCOMES, PRIORITIES, RESPONSIBILITIES, WAITING_FOR
+from cases import sla
+from cases.board import agent_options
+from cases.bulk import MAX_CASES as BULK_MAX
+from cases.bulk import TARGETS as BULK_TARGETS
+from cases.labels import CASE_CATEGORIES, CASE_KINDS, CASE_STATES, FLAGS, OUTCOMES, PRIORITIES, RESPONSIBILITIES, WAITING_FOR
 from forms.base import (
     MONEY_RANGE,
     MoneyField,
@@ -157,8 +162,32 @@ class EvidenceForm(FlaskForm):
     file = FileField(_l("Photo or short video"), validators=[FileRequired()])
 
 
+class DurationField(StringField):
+    """A duration typed in hours and minutes ("2小时30分", "2 h 30 min", "2:30", "90"); ``data`` is whole minutes.
+
+    Shown back as the words the rules page uses, so what a lead reads is what they can type."""
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            self.data = None
+            return
+        try:
+            self.data = sla.parse_duration(valuelist[0])
+        except sla.DurationError as refused:
+            self.data = None
+            raise ValueError(str(refused.message)) from None
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return sla.duration_text(self.data) if self.data is not None else ""
+
+
 class CaseRulesForm(FlaskForm):
     promo_mode = BooleanField(_l("Big-promotion mode (tighter deadlines, faster refresh)"))
+    round_robin_new_cases = BooleanField(_l("Share new unassigned cases in turn among the colleagues on duty"),
+                                         description=_l("Whoever has the fewest open cases gets the next one; with nobody on duty "
+                                                        "new cases stay unassigned."))
     poll_seconds = IntegerField(_l("Refresh interval (seconds)"), validators=[InputRequired(), NumberRange(min=2, max=300, message=_l("From 2 to 300 seconds."))])
     promo_poll_seconds = IntegerField(_l("Refresh interval in big promotions (seconds)"), validators=[InputRequired(), NumberRange(min=2, max=300, message=_l("From 2 to 300 seconds."))])
     at_risk_percent = IntegerField(_l("At risk when less than this share of the time is left (%)"), validators=[InputRequired(), NumberRange(min=1, max=90)])
@@ -184,8 +213,10 @@ class SlaPolicyForm(FlaskForm):
     clock = SelectField(_l("Clock"))
     kind = SelectField(_l("Kind"), choices=optional_choices(CASE_KINDS, _l("(every kind)")))
     priority = SelectField(_l("Priority"), choices=[SelectChoice("", _l("(every priority)"))] + [SelectChoice(str(k), v) for k, v in PRIORITIES.items()])
-    minutes = IntegerField(_l("Minutes"), validators=[InputRequired(), NumberRange(min=1, max=60 * 24 * 30)])
-    promo_minutes = IntegerField(_l("Minutes in big promotions"), validators=[InputRequired(), NumberRange(min=1, max=60 * 24 * 30)])
+    minutes = DurationField(_l("Duration"), validators=[InputRequired(message=_l("Enter a duration, for example 2 h 30 min."))],
+                            description=_l("Hours and minutes, for example 2 h 30 min, 2:30 or 90 (minutes)."))
+    promo_minutes = DurationField(_l("Duration in big promotions"),
+                                  validators=[InputRequired(message=_l("Enter a duration, for example 2 h 30 min."))])
     submit = SubmitField(_l("Save clock"))
 
     def __init__(self, *args, clock_labels=None, **kwargs):
@@ -202,3 +233,58 @@ class ProcedureForm(FlaskForm):
     quick_replies = TextAreaField(_l("Quick replies, one per line"), validators=[Optional(), Length(max=5000)])
     version = HiddenField()
     submit = SubmitField(_l("Save procedure"))
+
+
+class BulkForm(FlaskForm):
+    """One action on the cases ticked on the list (cases/bulk.py), or on every case of its filter.
+
+    ``rows`` are the ticked cases as "id:version" the page showed; ``shown`` every row of the page (used when
+    "select all on this page" is ticked, so it works without JavaScript); ``everything`` asks for every case
+    of the filter, which is first shown for confirmation with the versions read then.
+    """
+
+    action = SelectField(_l("Action"), choices=[SelectChoice("assign", _l("Assign")), SelectChoice("state", _l("Change state")),
+                                                SelectChoice("flag", _l("Set flag")), SelectChoice("note", _l("Add note"))])
+    rows = SelectMultipleField(validate_choice=False)
+    shown = SelectMultipleField(validate_choice=False)
+    page_all = BooleanField(_l("Select all on this page"))
+    everything = BooleanField()
+    assignee_id = SelectField(_l("Assign to"), coerce=coerce_id, validate_choice=False)  # checked when assigning
+    target = SelectField(_l("New state"), default="",
+                         choices=[SelectChoice("", _l("(choose)"))] + [SelectChoice(k, CASE_STATES[k]) for k in BULK_TARGETS])
+    waiting_for = SelectField(_l("Waiting for"), choices=optional_choices(WAITING_FOR, _l("(choose)")), default="")
+    state_note = StringField(_l("Why (needed to reopen)"), validators=[Optional(), Length(max=2000)])
+    flag = SelectField(_l("Flag"), choices=optional_choices(FLAGS, _l("(no flag)")), default="")
+    flag_note = StringField(_l("Flag note"), validators=[Optional(), Length(max=200)])
+    note = StringField(_l("Note"), validators=[Length(max=2000)])  # not Optional(): a blank note must reach validate_note
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.assignee_id.choices = [SelectChoice(0, _l("(nobody)"))] + [
+            SelectChoice(int(user_id), name) for user_id, name in agent_options()]
+
+    def validate_rows(self, field):
+        if len(field.data or []) > BULK_MAX or len(self.shown.data or []) > BULK_MAX:
+            raise ValidationError(_l("A bulk action takes at most %(max)s cases at a time.", max=BULK_MAX))
+
+    def validate_target(self, field):
+        if self.action.data == "state" and not field.data:
+            raise ValidationError(_l("Choose the new state."))
+
+    def validate_waiting_for(self, field):
+        if self.action.data == "state" and self.target.data == "waiting" and not field.data:
+            raise ValidationError(_l("Say what the cases are waiting for."))
+
+    def validate_note(self, field):
+        if self.action.data == "note" and not (field.data or "").strip():
+            raise ValidationError(_l("Write the note."))
+
+    def validate_assignee_id(self, field):
+        if self.action.data == "assign" and field.data not in {choice.value for choice in field.choices}:
+            raise ValidationError(_l("Choose whom to assign to."))
+
+
+class DutyForm(FlaskForm):
+    """Switch someone on or off duty: the state wanted, not a toggle, so a double click changes nothing twice."""
+
+    on = HiddenField(validators=[DataRequired(), AnyOf(("0", "1"))])

@@ -24,7 +24,12 @@ class CompensationForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
+    """Approve, reject or forward. A rejection needs a note, and paying back more than the buyer paid needs the
+    confirmation and a reason: both are the rules' to refuse (compensation.rules.decide), with the figures."""
+
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=500)])
+    confirm_over_order = BooleanField(_l("I confirm paying back more than the buyer paid"))
+    over_order_reason = StringField(_l("Why pay back more than the buyer paid"), validators=[Optional(), Length(max=200)])
     version = HiddenField()
 
 

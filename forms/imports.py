@@ -6,9 +6,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import HiddenField, SelectField, SubmitField
+from wtforms import HiddenField, SelectField, StringField, SubmitField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Regexp, ValidationError
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 
 import spreadsheets
 from forms import base
@@ -50,6 +50,21 @@ class UploadForm(FlaskForm):
 class ConfirmForm(FlaskForm):
     token = HiddenField(validators=[DataRequired(), TOKEN_RULE])
     submit = SubmitField(_l("Import"))
+
+
+PHONE_EXPORT_REASON_LENGTH = (2, 200)
+
+
+class PhoneExportForm(FlaskForm):
+    """A file with buyers' full phone numbers: the person says why; the reason goes into the personal data log.
+
+    The filter's fields come with it as plain inputs (cases.board.CaseFilter reads them).
+    """
+
+    reason = StringField(_l("Why you need the full numbers"), filters=[lambda value: value.strip() if value else value], validators=[
+        DataRequired(_l("Say why you need the full numbers.")),
+        Length(*PHONE_EXPORT_REASON_LENGTH, message=_l("Between %(min)d and %(max)d characters.")),
+    ])
 
 
 class ForgetMappingForm(FlaskForm):

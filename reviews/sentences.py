@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from reviews.labels import CHANNELS, CONTACT_OUTCOMES, OUTCOMES
-from timeline import changes_text
+from timeline import changes_text, sentences_text
 
 FIELD_LABELS = {
     "rating": _l("Rating"), "text": _l("Review text"), "product": _l("Product"), "sku": _l("SKU"),
@@ -30,25 +30,18 @@ def _local(value: str | None) -> str:
 def contacted(event, d) -> str:
     sentence = _("Contacted the buyer by %(channel)s at %(time)s: %(outcome)s.", channel=_label(CHANNELS, d.get("channel")),
                  time=_local(d.get("at")), outcome=_label(CONTACT_OUTCOMES, d.get("outcome")))
-    return f"{sentence} {d['note']}" if d.get("note") else sentence
+    return sentences_text(sentence, d.get("note"))
 
 
 def handled(event, d) -> str:
     sentence = _("Handled: %(outcome)s.", outcome=_label(OUTCOMES, d.get("outcome")))
-    if d.get("reply"):
-        sentence += " " + _("Reply: %(text)s", text=d["reply"])
-    if d.get("note"):
-        sentence += " " + d["note"]
-    if d.get("flagged"):
-        sentence += " " + _("(flagged: it offers something for the review)")
-    return sentence
+    return sentences_text(sentence, _("Reply: %(text)s", text=d["reply"]) if d.get("reply") else "", d.get("note"),
+                          _("(flagged: it offers something for the review)") if d.get("flagged") else "")
 
 
 def followed_up(event, d) -> str:
     sentence = _("Follow-up review at %(time)s: %(text)s", time=_local(d.get("at")), text=d.get("text", ""))
-    if d.get("credited"):
-        sentence += " " + _("(credited to %(name)s's contact)", name=d["credited"])
-    return sentence
+    return sentences_text(sentence, _("(credited to %(name)s's contact)", name=d["credited"]) if d.get("credited") else "")
 
 
 def summary_sent(event, d) -> str:

@@ -17,8 +17,10 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
 import sqlalchemy as sa
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+import timeline
 from compensation.report import month_bounds
 from models import (
     PERMISSIONS,
@@ -280,10 +282,11 @@ def publish(score_month: ScoreMonth, actor: User, now: datetime, zone: tzinfo) -
     if now < month_end(score_month, zone):
         raise ScoringRefused(_l("A month can be published once it is over."))
     table = compute(score_month, zone, now)
-    missing = [f"{row['name']}: {part['name']}" for row in table.agents for part in table.data["rules"]["parts"]
+    missing = [_("%(name)s: %(part)s", name=row["name"], part=part["name"]) for row in table.agents
+               for part in table.data["rules"]["parts"]
                if part["kind"] in rules.JUDGEMENT_KINDS and row["parts"][part["key"]]["judgement"] is None]
     if missing:
-        raise ScoringRefused(_l("Enter the lead's judgements first: %(missing)s.", missing="; ".join(missing[:8])))
+        raise ScoringRefused(_l("Enter the lead's judgements first: %(missing)s.", missing=timeline.list_text(missing[:8])))
     _freeze(score_month, table, zone)
     score_month.state, score_month.published_at, score_month.published_by_id = "published", now, actor.id
     score_month.rule_set_id = table.data["rule_set"]["id"]

@@ -369,7 +369,10 @@ BELOW_MET = N_("%(name)s %(figure)s is below the industry value %(industry)s: %(
 BELOW_MISSED = N_("%(name)s %(figure)s is not below the industry value %(industry)s: %(points)s points.")
 TIER_MET = N_("%(name)s %(figure)s%% reaches the tier %(tier)s: %(points)s points.")
 TIER_MISSED = N_("%(name)s %(figure)s%% reaches no tier (the last one is %(tier)s): %(points)s points.")
-LOWEST_OF = N_("%(name)s (the lowest of %(count)s: %(item)s)")
+# The lowest of several items decides: the same sentences with the item named, whole, so each translates as one.
+TIER_MET_LOWEST = N_("%(name)s (the lowest of %(count)s: %(item)s) %(figure)s%% reaches the tier %(tier)s: %(points)s points.")
+TIER_MISSED_LOWEST = N_("%(name)s (the lowest of %(count)s: %(item)s) %(figure)s%% reaches no tier (the last one is %(tier)s): "
+                        "%(points)s points.")
 TARGET_MET = N_("%(name)s %(figure)s%% meets the target %(target)s: %(points)s points.")
 TARGET_MISSED = N_("%(name)s %(figure)s%% misses the target %(target)s: %(points)s points.")
 NO_COMPLAINTS = N_("No complaints this month: %(points)s points.")
@@ -519,19 +522,20 @@ def _percentage_tiers(part, figure, industry) -> PartScore:
                 return problem
             values.append((_number(_item(figure, item["key"])), item["name"]))
         value, lowest_item = min(values, key=lambda pair: pair[0])  # on a tie, the first in the rule's order
-        name = LOWEST_OF % {"name": name, "count": len(values), "item": lowest_item}
+        met, missed, lowest = TIER_MET_LOWEST, TIER_MISSED_LOWEST, {"count": len(values), "item": lowest_item}
     else:
         problem = _missing_or_not_a_number(name, figure)
         if problem:
             return problem
         value = _number(figure)
+        met, missed, lowest = TIER_MET, TIER_MISSED, {}
     tier = _first_tier(part["tiers"], value)
     if tier:
-        return _score(tier["points"], _sentence(TIER_MET, name=name, figure=value, tier=_tier_label(tier),
-                                                points=tier["points"]))
-    return _score(part["otherwise_points"], _sentence(TIER_MISSED, name=name, figure=value,
+        return _score(tier["points"], _sentence(met, name=name, figure=value, tier=_tier_label(tier),
+                                                points=tier["points"], **lowest))
+    return _score(part["otherwise_points"], _sentence(missed, name=name, figure=value,
                                                       tier=_tier_label(part["tiers"][-1]),
-                                                      points=part["otherwise_points"]))
+                                                      points=part["otherwise_points"], **lowest))
 
 
 def _targets_met(part, figure, industry) -> PartScore:

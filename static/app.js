@@ -1,5 +1,7 @@
 // What htmx does not do by itself:
-// 1. keep what a person is typing, an open menu and the focus when a live region refreshes;
+// 1. keep what a person is typing, an open menu and the focus when a live region refreshes
+//    (text fields carry hx-preserve: htmx moves the very element into the new region, so a key
+//    typed during the swap is never lost; the rest is captured before and restored after);
 // 2. keep countdowns current between refreshes (colours come from the server);
 // 3. copy a quick reply with one click; clear a note form once it is sent;
 // 4. say so when the server cannot be reached;
@@ -32,7 +34,7 @@
       if (isTyped(el) || el === document.activeElement) {
         state.fields.push({
           id: el.id, value: el.value, checked: el.checked,
-          start: el.selectionStart, end: el.selectionEnd,
+          start: el.selectionStart, end: el.selectionEnd, element: el,
         });
       }
     });
@@ -50,7 +52,9 @@
     });
     state.fields.forEach(function (saved) {
       var el = document.getElementById(saved.id);
-      if (!el) return;
+      // A field marked hx-preserve was moved, not replaced: it kept every key typed meanwhile,
+      // its caret and its focus, so writing the value captured before the swap would lose keys.
+      if (!el || el === saved.element) return;
       if (el.type === "checkbox" || el.type === "radio") el.checked = saved.checked;
       else el.value = saved.value;
       if (saved.id === state.focus) {
@@ -60,7 +64,7 @@
     });
     if (state.focus && !state.fields.some(function (f) { return f.id === state.focus; })) {
       var focused = document.getElementById(state.focus);
-      if (focused) focused.focus({ preventScroll: true });
+      if (focused && focused !== document.activeElement) focused.focus({ preventScroll: true });
     }
   }
 
@@ -86,8 +90,37 @@
     ).join(",");
   }
   document.addEventListener("htmx:configRequest", function (event) {
-    if (event.detail.elt && event.detail.elt.id === "board") event.detail.parameters.open = openCardMenus();
+    if (event.detail.elt && event.detail.elt.id === "board") {
+      event.detail.parameters.open = openCardMenus();
+      var tab = boardTab();
+      if (tab) event.detail.parameters.tab = tab;
+    }
   });
+
+  // On a phone the board shows one column at a time; its tabs choose which (kept for this tab of the browser).
+  document.documentElement.classList.add("js");
+  function boardTab() {
+    try { return sessionStorage.getItem("boardTab") || ""; } catch (e) { return ""; }
+  }
+  function showBoardTab(board, tab) {
+    if (!board || !tab || !board.querySelector('.column[data-state="' + tab + '"]')) return;
+    board.dataset.tab = tab;
+    board.querySelectorAll(".column").forEach(function (column) {
+      column.classList.toggle("is-current", column.dataset.state === tab);
+    });
+    board.querySelectorAll(".board-tab").forEach(function (button) {
+      button.setAttribute("aria-pressed", button.dataset.tab === tab ? "true" : "false");
+    });
+  }
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".board-tab");
+    if (!button) return;
+    try { sessionStorage.setItem("boardTab", button.dataset.tab); } catch (e) { /* private mode: this page only */ }
+    showBoardTab(button.closest("#board"), button.dataset.tab);
+  });
+  function applyStoredTab() { showBoardTab(document.getElementById("board"), boardTab()); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", applyStoredTab);
+  else applyStoredTab();
 
   // --- 2. countdowns -----------------------------------------------------------------
   var formats = {};

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from models import Team, TimelineEvent, User, db, get_setting
-from tests.conftest import TEST_PASSWORD, user_named
+from models import Case, Team, TimelineEvent, User, db, get_setting, record
+from tests.conftest import TEST_PASSWORD, in_english, user_named
 
 
 def _team_id(app, function="aftersales") -> int:
@@ -178,20 +178,123 @@ def test_teams_add_rename_deactivate(app, login_as):
 def test_settings_are_validated_and_saved(app, login_as):
     client = login_as("manager")  # managers may change settings, not accounts
     assert client.get("/admin/users").status_code == 403
-    bad = client.post_form("/admin/settings", {"poll_seconds": "0", "limit_agent": "x", "limit_reviewer": "20", "limit_lead": "200"})
+    bad = client.post_form("/admin/settings", {"limit_agent": "x", "limit_reviewer": "20", "limit_lead": "200"})
     html = bad.get_data(as_text=True)
-    assert "范围为 2 到 300 秒" in html and "不是有效的小数" in html
-    good = client.post_form("/admin/settings", {"poll_seconds": "15", "limit_agent": "30", "limit_reviewer": "20", "limit_lead": "300", "limit_manager": "",
+    assert "不是有效的小数" in html
+    good = client.post_form("/admin/settings", {"limit_agent": "30", "limit_reviewer": "20", "limit_lead": "300", "limit_manager": "",
                                                 "scoring_appeal_days": "0"})
     assert good.status_code == 200 and "1 至 31 天" in good.get_data(as_text=True)
-    good = client.post_form("/admin/settings", {"poll_seconds": "15", "limit_agent": "30", "limit_reviewer": "20", "limit_lead": "300", "limit_manager": "",
-                                                "scoring_appeal_days": "5"})
+    # the refresh interval lives on the case rules page only: sent here, it is ignored
+    good = client.post_form("/admin/settings", {"poll_seconds": "15", "limit_agent": "30", "limit_reviewer": "20", "limit_lead": "300",
+                                                "limit_manager": "", "scoring_appeal_days": "5"})
     assert good.status_code == 302
+    assert 'name="poll_seconds"' not in client.get("/admin/settings").get_data(as_text=True)
     with app.app_context():
-        assert get_setting("poll_seconds") == 15
+        assert get_setting("poll_seconds") == 10
         assert get_setting("limit_agent") == "30.00"
         assert get_setting("limit_manager") is None
         assert get_setting("scoring_appeal_days") == 5
         event = db.session.scalar(TimelineEvent.for_subject("settings", 0))
         assert event.actor.username == "manager"
         assert event.detail["changes"]["limit_agent"] == ["20", "30.00"]
+
+
+# --- the personal data log and names in the change log (issue #13, point 7) ----------------------------------------
+
+def _client(app, username):
+    client = app.test_client()
+    assert client.post_form("/auth/login", {"username": username, "password": TEST_PASSWORD}).status_code == 302
+    return client
+
+
+def _reveal(app, client, case_id):
+    with app.app_context():
+        version = db.session.get(Case, case_id).version
+    assert client.post_form(f"/cases/{case_id}/phone", {"version": version}).status_code == 302
+
+
+def test_the_personal_data_log_lists_reveals_and_exports(app, make_case):
+    case_id = make_case(order_no="T-REVEAL-1", buyer_phone="13812345678")
+    agent, lead = _client(app, "agent"), in_english(_client(app, "lead"))
+    _reveal(app, agent, case_id)
+    export = lead.post_form("/cases/export.csv", {"reason": "核对回访名单", "platform": "tmall", "scope": "mine"})
+    assert export.status_code == 200 and export.mimetype == "text/csv"
+    export.close()
+    page = lead.get("/admin/personal-data").get_data(as_text=True)
+    rows = re.findall(r'<tr data-kind="(\w+)">(.*?)</tr>', page, re.S)
+    assert [kind for kind, _ in rows] == ["export", "reveal"]  # newest first
+    export_row, reveal_row = rows[0][1], rows[1][1]
+    assert "Full numbers exported" in export_row and "lead name" in export_row
+    assert "Rows: 0 · CSV" in export_row  # scope mine: the lead has no case
+    assert '<td data-column="reason">核对回访名单</td>' in export_row
+    assert "Whose: Mine; Platform: Tmall" in export_row
+    assert "Phone number revealed" in reveal_row and "agent name" in reveal_row
+    assert f'<a href="/cases/{case_id}">#{case_id}</a> · T-REVEAL-1' in reveal_row
+    with app.app_context():
+        event = db.session.scalar(sa.select(TimelineEvent).where(TimelineEvent.action == "phone_revealed"))
+        shown = event.created_at.astimezone(app.config["SHOP_TZ"]).strftime("%Y-%m-%d %H:%M")
+    assert shown in reveal_row  # the shop's time zone
+    assert "13812345678" not in page
+
+
+@pytest.mark.parametrize("role,status", [("agent", 403), ("reviewer", 403), ("admin", 403), ("lead", 200), ("manager", 200)])
+def test_who_reads_the_personal_data_log(app, role, status):
+    assert _client(app, role).get("/admin/personal-data").status_code == status
+
+
+def test_a_lead_reaches_the_log_from_the_nav_and_an_agent_does_not_see_it(app):
+    lead_page = _client(app, "lead").get("/cases/").get_data(as_text=True)
+    assert 'href="/admin/personal-data"' in lead_page
+    assert 'href="/admin/personal-data"' in _client(app, "manager").get("/admin/settings").get_data(as_text=True)
+    assert 'href="/admin/personal-data"' not in _client(app, "agent").get("/cases/").get_data(as_text=True)
+    admin_page = _client(app, "admin").get("/admin/settings").get_data(as_text=True)
+    assert 'href="/admin/personal-data"' not in admin_page and 'href="/admin/users"' in admin_page
+    log = _client(app, "lead").get("/admin/personal-data").get_data(as_text=True)
+    assert 'href="/admin/settings"' not in log  # a lead is not offered pages that refuse them
+
+
+def test_the_log_is_paged_and_its_queries_do_not_grow_with_rows(app, make_case):
+    from tests.cases.test_demo_and_queries import counting_queries
+
+    case_id = make_case()
+    lead = _client(app, "lead")
+
+    def add_reveals(count):
+        with app.app_context():
+            agent = user_named("agent")
+            for _ in range(count):
+                record(agent, "case", case_id, "phone_revealed")
+            record(user_named("lead"), "export", 0, "phones_exported", count=3, format="xlsx", filter={"assignee": str(agent.id)},
+                   reason="回访")
+            db.session.commit()
+
+    def queries() -> int:
+        with counting_queries(app) as statements:
+            assert lead.get("/admin/personal-data").status_code == 200
+        return len(statements)
+
+    add_reveals(1)
+    few = queries()
+    add_reveals(60)
+    assert queries() == few
+    first = in_english(lead).get("/admin/personal-data").get_data(as_text=True)
+    assert len(re.findall(r"<tr data-kind=", first)) == 50 and "Page 1 of 2" in first
+    assert "Assignee: agent name" in first
+    second = lead.get("/admin/personal-data?page=2").get_data(as_text=True)
+    assert len(re.findall(r"<tr data-kind=", second)) == 13
+
+
+def test_the_admin_change_log_names_accounts_and_teams(app, login_as):
+    client = in_english(login_as("admin"))
+    with app.app_context():
+        agent_id = user_named("agent2").id
+        teams = {team.function: (team.id, team.name) for team in db.session.scalars(sa.select(Team))}
+    form = _edit_form(client, agent_id)
+    data = _user_form(username="agent2", display_name="agent2 name", password="", team_id=str(teams["warehouse"][0]), **form)
+    assert client.post_form(f"/admin/users/{agent_id}", data).status_code == 302
+    client.post_form("/admin/teams", {"name": "安装合作方", "function": "installer"})
+    page = client.get("/admin/settings").get_data(as_text=True)
+    log = page[page.index('<ol class="timeline">'):]
+    assert f"#{agent_id}" not in log and "Account agent2 name" in log
+    assert f"Team: {teams['aftersales'][1]} → {teams['warehouse'][1]}" in log
+    assert "Team 安装合作方" in log

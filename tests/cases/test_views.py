@@ -69,7 +69,7 @@ def test_board_filters(login_as, make_case, query, expected):
         "team": make_case(assignee="agent2", minutes_ago=200),
         "jd": make_case(shop="测试京东店", order_no="JD2026000001"),
         "flagged": make_case(flag="red", flag_note="加急"),
-        "urgent": make_case(kind="complaint", priority=0, minutes_ago=150),
+        "urgent": make_case(kind="complaint", priority=0, minutes_ago=25),  # P0 replies within 30 min: at risk
     }
     html = login_as("agent").get(f"/cases/?{query}").get_data(as_text=True)
     assert card_ids(html) == {cases[name] for name in expected}

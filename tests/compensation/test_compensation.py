@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from compensation import rules
 from models import Case, Compensation, TimelineEvent, db, utcnow
-from tests.conftest import TEST_PASSWORD, user_named
+from tests.conftest import TEST_PASSWORD, in_english, user_named
 
 HX = {"HX-Request": "true"}
 
@@ -97,7 +97,7 @@ def test_nobody_approves_their_own_request(app, make_case):
 
 
 def test_a_lead_over_their_limit_is_refused_and_offered_forwarding(app, make_case):
-    case_id = make_case()
+    case_id = make_case(order_amount=Decimal("999.00"))  # ¥500 stays below what the buyer paid
     ask(client_for(app, "agent"), case_id, "500")
     item = only(app, case_id=case_id)
     lead = client_for(app, "lead")
@@ -224,7 +224,7 @@ def pay(app, case_id, amount, reason="goodwill", status="paid", requester="agent
         if status == "paid":
             rules.mark_paid(item, user_named(requester), "alipay", "R", utcnow())
         elif status in ("rejected", "approved") and item.status == "pending":
-            rules.decide(item, user_named("manager"), status == "approved", "", utcnow())
+            rules.decide(item, user_named("manager"), status == "approved", "" if status == "approved" else "证据不足", utcnow())
         db.session.commit()
 
 
@@ -355,12 +355,12 @@ def test_a_decision_redirects_only_inside_the_app(app, make_case):
     lead = client_for(app, "lead")
     for back in ("https://example.org/", "//example.org/x", "javascript:alert(1)", "/\\example.org"):
         item = only(app, case_id=case_id)
-        response = lead.post_form(f"/compensation/{item.id}/reject", {"version": item.version, "back": back})
+        response = lead.post_form(f"/compensation/{item.id}/reject", {"version": item.version, "back": back, "note": "证据不足"})
         assert response.status_code == 302
         assert response.headers["Location"] == "/compensation/", back
     item = only(app, case_id=case_id)
     assert item.status == "rejected"
-    response = lead.post_form(f"/compensation/{item.id}/reject", {"version": item.version, "back": f"/cases/{case_id}"})
+    response = lead.post_form(f"/compensation/{item.id}/reject", {"version": item.version, "back": f"/cases/{case_id}", "note": "重复"})
     assert response.headers["Location"] == f"/cases/{case_id}"  # our own pages are fine
 
 
@@ -373,3 +373,149 @@ def test_a_decision_from_a_stale_page_says_what_happened_meanwhile(app, make_cas
     stale = lead.post_form(f"/compensation/{item.id}/reject", {"version": item.version}, headers=HX)
     assert stale.status_code == 200 and "这个申请刚被修改过（当前：已批准）" in stale.get_data(as_text=True)
     assert only(app, case_id=case_id).status == "approved"
+
+
+# --- the over-refund guard, rejection reasons, the requester's table (issue #13, point 8) ------------------------------
+
+def order_with_refund(make_case, order_amount="249.00", refunded="200.00", order_no="ORD-GUARD"):
+    """An order of ``order_amount`` with ``refunded`` set on another case of it; returns the case to compensate on."""
+    make_case(kind="refund_only", order_no=order_no, order_amount=Decimal(order_amount), refund_amount=Decimal(refunded))
+    return make_case(kind="compensation", order_no=order_no, order_amount=Decimal(order_amount))
+
+
+@pytest.mark.parametrize("amount,accepted", [("39.00", True), ("39.01", False), ("38.99", True)],
+                         ids=["at the order amount", "above it", "below it"])
+def test_the_over_refund_guard_at_above_and_below_the_order_amount(app, make_case, amount, accepted):
+    case_id = order_with_refund(make_case)  # ¥249 paid, ¥200 refunded on the order's other case
+    pay(app, case_id, "10.00", status="paid")        # paid on the order: counts, ¥39 is left
+    pay(app, case_id, "25.00", status="rejected")    # rejected: does not count
+    pay(app, case_id, "30.00", status="pending")     # pending: does not count
+    make_case(kind="refund_only", order_no="ORD-OTHER", refund_amount=Decimal("199.00"))  # another order: does not count
+    agent, lead = client_for(app, "agent"), in_english(client_for(app, "lead"))
+    ask(agent, case_id, amount)
+    item = only(app, case_id=case_id, amount=Decimal(amount))
+    assert item.status == "pending"  # over the agent's ¥20 limit
+    answer = lead.post_form(f"/compensation/{item.id}/approve", {"version": item.version}, headers=HX).get_data(as_text=True)
+    if accepted:
+        assert "flash-success" in answer and only(app, id=item.id).status == "approved"
+    else:
+        assert "flash-error" in answer and only(app, id=item.id).status == "pending"
+        assert (f"Approving ¥{amount} would pay back ¥249.01 on this order, ¥0.01 more than the buyer paid (¥249.00)"
+                in answer)
+
+
+def test_the_guard_is_a_rule_with_exact_figures(app, make_case):
+    case_id = order_with_refund(make_case, refunded="200.00")
+    pay(app, case_id, "0.10", status="approved")  # within the agent's limit and the order: approved at once
+    with app.test_request_context():
+        case = db.session.get(Case, case_id)
+        item = rules.request(case, user_named("agent"), Decimal("80"), "goodwill", "alipay", "", utcnow())
+        figures = rules.paid_back([item])[item.id]
+        assert (figures.order_amount, figures.refunded, figures.compensated, figures.this_one) == (
+            Decimal("249.00"), Decimal("200.00"), Decimal("0.10"), Decimal("80.00"))
+        assert figures.total == Decimal("280.10") and figures.excess == Decimal("31.10") and figures.exceeds
+        assert all(isinstance(value, Decimal) for value in figures.detail().values())
+        with pytest.raises(rules.CompensationRefused):
+            rules.decide(item, user_named("lead"), True, "", utcnow())
+        with pytest.raises(rules.CompensationRefused):  # a confirmation without a reason is no confirmation
+            rules.decide(item, user_named("lead"), True, "", utcnow(), confirm_over_order=True, over_order_reason=" ")
+        with pytest.raises(rules.CompensationRefused):  # nor a reason without the confirmation
+            rules.decide(item, user_named("lead"), True, "", utcnow(), over_order_reason="买家要求")
+        rules.decide(item, user_named("lead"), True, "", utcnow(), confirm_over_order=True, over_order_reason="平台判罚")
+        db.session.commit()
+        assert db.session.get(Compensation, item.id).status == "approved"
+
+
+def test_the_issue_example_is_refused_then_confirmed_with_a_reason_and_logged(app, make_case):
+    """¥80 on a ¥249 order already refunded ¥249 was accepted silently; now the lead sees why and confirms it."""
+    case_id = make_case(kind="return_refund", order_no="ORD-249", order_amount=Decimal("249.00"), refund_amount=Decimal("249.00"))
+    ask(client_for(app, "agent"), case_id, "80")
+    item = only(app, case_id=case_id)
+    lead = in_english(client_for(app, "lead"))
+    queue = lead.get("/compensation/").get_data(as_text=True)
+    figures = dict(re.findall(r'data-figure="(\w+)">(?:<strong>)?¥([\d.]+)', queue))
+    assert figures == {"paid": "249.00", "refunded": "249.00", "compensated": "0.00", "this": "80.00", "excess": "80.00"}
+    assert "I confirm paying back more than the buyer paid" in queue and 'name="over_order_reason"' in queue
+
+    silent = lead.post_form(f"/compensation/{item.id}/approve", {"version": item.version}, headers=HX)
+    assert "would pay back ¥329.00 on this order, ¥80.00 more than the buyer paid" in silent.get_data(as_text=True)
+    unreasoned = lead.post_form(f"/compensation/{item.id}/approve",
+                                {"version": item.version, "confirm_over_order": "y", "over_order_reason": ""}, headers=HX)
+    assert "flash-error" in unreasoned.get_data(as_text=True) and only(app, id=item.id).status == "pending"
+
+    confirmed = lead.post_form(f"/compensation/{item.id}/approve", {"version": item.version, "confirm_over_order": "y",
+                                                                   "over_order_reason": "平台小二判定须赔付"}, headers=HX)
+    assert "Approved ¥80.00" in confirmed.get_data(as_text=True)
+    assert only(app, id=item.id).status == "approved"
+    [decision] = [(d, who) for action, d, who in case_events(app, case_id) if action == "compensation_decided"]
+    assert decision[1] == "lead"
+    assert decision[0]["over_order"] == {"paid": "249.00", "refunded": "249.00", "compensated": "0.00", "total": "329.00",
+                                         "excess": "80.00", "confirmed": True, "reason": "平台小二判定须赔付"}
+    page = lead.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert "Confirmed paying back ¥80.00 more than the buyer paid (¥329.00 of ¥249.00): 平台小二判定须赔付" in page
+
+
+def test_an_auto_approval_that_would_exceed_waits_for_a_lead(app, make_case):
+    case_id = make_case(order_amount=Decimal("199.00"), refund_amount=Decimal("199.00"))
+    agent = in_english(client_for(app, "agent"))
+    answer = ask(agent, case_id, "10").get_data(as_text=True)  # within the agent's ¥20
+    assert "¥10.00 would pay back more than the buyer paid on this order: it waits for a lead." in answer
+    item = only(app, case_id=case_id)
+    assert item.status == "pending" and not item.auto_approved and item.decided_by_id is None
+    held = [d for action, d, _ in case_events(app, case_id) if action == "compensation_held"]
+    assert held == [{"compensation": item.id, "amount": "10.00", "paid": "199.00", "refunded": "199.00",
+                     "compensated": "0.00", "total": "209.00", "excess": "10.00"}]
+    assert f'id="approval-{item.id}"' in client_for(app, "lead").get("/compensation/").get_data(as_text=True)
+    # Below the order amount, the same request is approved at once as before.
+    other = make_case(order_amount=Decimal("199.00"), refund_amount=Decimal("189.00"))
+    ask(agent, other, "10")
+    assert only(app, case_id=other).status == "approved"
+
+
+def test_a_reject_without_a_reason_is_refused(app, make_case):
+    case_id = make_case()
+    ask(client_for(app, "agent"), case_id, "50")
+    item = only(app, case_id=case_id)
+    lead = in_english(client_for(app, "lead"))
+    for note in ("", "   "):
+        refused = lead.post_form(f"/compensation/{item.id}/reject", {"version": item.version, "note": note}, headers=HX)
+        assert "Say why you reject the request: the requester reads it." in refused.get_data(as_text=True)
+        assert only(app, id=item.id).status == "pending"
+    lead.post_form(f"/compensation/{item.id}/reject", {"version": item.version, "note": "照片看不出问题"}, headers=HX)
+    rejected = only(app, id=item.id)
+    assert rejected.status == "rejected" and rejected.decision_note == "照片看不出问题"
+    with app.test_request_context():  # the rule itself refuses it, whoever calls it
+        pending = rules.request(db.session.get(Case, case_id), user_named("agent"), Decimal("60"), "goodwill", "alipay", "", utcnow())
+        with pytest.raises(rules.CompensationRefused):
+            rules.decide(pending, user_named("manager"), False, " ", utcnow())
+
+
+def test_my_requests_show_dates_and_whom_each_waits_for(app, make_case):
+    case_id = make_case(order_amount=Decimal("999.00"))
+    agent, lead = in_english(client_for(app, "agent")), client_for(app, "lead")
+    for amount in ("10", "15", "50", "60", "70"):
+        ask(agent, case_id, amount)
+    ids = {str(item.amount): item.id for item in (only(app, case_id=case_id, amount=Decimal(a)) for a in ("10", "15", "50", "60", "70"))}
+    agent.post_form(f"/compensation/{ids['15.00']}/paid", {"channel": "alipay", "reference": "P-1"}, headers=HX)
+    lead.post_form(f"/compensation/{ids['60.00']}/forward", {"note": "请店长定"}, headers=HX)
+    lead.post_form(f"/compensation/{ids['70.00']}/reject", {"note": "证据不足"}, headers=HX)
+    page = agent.get("/compensation/").get_data(as_text=True)
+
+    def cells(item_id) -> dict:
+        row = re.search(rf'<tr id="my-request-{item_id}">(.*?)</tr>', page, re.S).group(1)
+        return dict(re.findall(r'<td data-column="(\w+)">([^<]*)</td>', row))
+
+    with app.app_context():
+        zone = app.config["SHOP_TZ"]
+        items = {item.id: item for item in db.session.scalars(sa.select(Compensation))}
+    local = lambda moment: moment.astimezone(zone).strftime("%m-%d %H:%M")  # noqa: E731
+    expected = {"10.00": ("Payment (you or finance)", True, False), "15.00": ("Nobody: paid", True, True),
+                "50.00": ("A team lead", False, False), "60.00": ("A shop manager", False, False),
+                "70.00": ("Nobody: rejected", True, False)}
+    for amount, (waiting, decided, paid) in expected.items():
+        item = items[ids[amount]]
+        row = cells(item.id)
+        assert row["waiting"] == waiting, amount
+        assert row["asked"] == local(item.created_at)
+        assert row["decided"] == (local(item.decided_at) if decided else "–")
+        assert row["paid"] == (local(item.paid_at) if paid else "–")

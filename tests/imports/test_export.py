@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -66,32 +67,54 @@ def test_phones_are_masked_by_default(app, login_as, make_case):
         assert db.session.scalar(sa.select(TimelineEvent).where(TimelineEvent.action == "phones_exported")) is None
 
 
-def test_full_phones_only_when_asked_and_recorded(app, login_as, make_case):
+def test_full_phones_only_when_asked_with_a_reason_and_recorded(app, login_as, make_case):
     make_case(buyer_phone="13812345678")
     make_case(buyer_phone=None)
     client = login_as("lead")
     # A GET never writes, so it never exports full numbers, whatever it asks.
     assert [case["手机号"] for case in as_dicts(read_csv(client.get("/cases/export.csv?phones=full"))) if case["手机号"]] == ["138****5678"]
-    cases = as_dicts(read_csv(client.post_form("/cases/export.csv", {"phones": "full"})))
+    cases = as_dicts(read_csv(client.post_form("/cases/export.csv", {"reason": "核对退款回访名单", "platform": "tmall"})))
     assert sorted(case["手机号"] for case in cases) == ["", "13812345678"]
     with app.app_context():
         [event] = db.session.scalars(sa.select(TimelineEvent).where(TimelineEvent.action == "phones_exported")).all()
         assert event.actor.username == "lead" and event.subject_type == "export"
-        assert event.detail["count"] == 1 and event.detail["format"] == "csv"
-    workbook = openpyxl.load_workbook(io.BytesIO(client.post_form("/cases/export.xlsx", {"phones": "full"}).data))
+        assert event.detail == {"count": 1, "format": "csv", "filter": {"platform": "tmall"}, "reason": "核对退款回访名单"}
+    workbook = openpyxl.load_workbook(io.BytesIO(client.post_form("/cases/export.xlsx", {"reason": "回访"}).data))
     assert "13812345678" in [cell.value for row in workbook.active.iter_rows() for cell in row]
 
 
-def test_full_phones_are_refused_without_the_permission(app, login_as, make_case, monkeypatch):
+@pytest.mark.parametrize("reason,message", [
+    (None, "Say why you need the full numbers."), ("", "Say why you need the full numbers."),
+    ("   ", "Say why you need the full numbers."), ("a", "Between 2 and 200 characters."),
+    ("长" * 201, "Between 2 and 200 characters."),
+])
+def test_full_phones_need_a_reason_of_2_to_200_characters(app, login_as, make_case, reason, message):
     make_case(buyer_phone="13812345678")
-    monkeypatch.setitem(PERMISSIONS, "reveal_phone", {"lead", "manager"})
-    client = login_as("agent")
-    assert client.post_form("/cases/export.csv", {"phones": "full"}).status_code == 403
-    assert client.post_form("/cases/export.xlsx", {"phones": "full"}).status_code == 403
-    [case] = as_dicts(read_csv(client.get("/cases/export.csv")))
-    assert case["手机号"] == "138****5678"
+    client = in_english(login_as("lead"))
+    data = {"back": "/cases/?platform=tmall"} | ({} if reason is None else {"reason": reason})
+    response = client.post_form("/cases/export.xlsx", data)
+    assert response.status_code == 302 and response.headers["Location"] == "/cases/?platform=tmall"  # no file
+    assert f"Why you need the full numbers: {message}" in client.get("/cases/").get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(TimelineEvent).where(TimelineEvent.action == "phones_exported")) is None
+
+
+@pytest.mark.parametrize("role", sorted(role for role in PERMISSIONS["work_cases"] | {"admin"}
+                                         if role not in PERMISSIONS["export_phones"]))
+def test_roles_without_export_phones_cannot_export_full_numbers(app, login_as, make_case, role):
+    """Agents may reveal one number on a case, but a forged POST for a file of full numbers is refused."""
+    assert role in ("agent", "reviewer", "admin")
+    make_case(buyer_phone="13812345678")
+    client = login_as(role)
+    for path in ("/cases/export.csv", "/cases/export.xlsx"):
+        response = client.post_form(path, {"phones": "full", "reason": "我要全部号码"})
+        assert response.status_code == 403
+        assert response.mimetype == "text/html" and "13812345678" not in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(TimelineEvent).where(TimelineEvent.action == "phones_exported")) is None
+    if role != "admin":  # masked exports stay open to those who may export
+        [case] = as_dicts(read_csv(client.get("/cases/export.csv")))
+        assert case["手机号"] == "138****5678"
 
 
 FORMULAS = ["=HYPERLINK(\"http://example.test\",\"点我\")", "+86 说明", "-坏了", "@SUM(A1)", "\t=1+1", "\r=1+1"]
@@ -212,8 +235,15 @@ def test_who_may_export(login_as, auth):
     assert client.get("/cases/export.xlsx").status_code == 403
 
 
-def test_export_links_are_offered_with_the_phone_option(login_as):
+def test_export_links_offer_full_numbers_only_to_those_who_may_export_them(login_as, auth):
     html = login_as("agent").get("/cases/import/").get_data(as_text=True)
     assert "/cases/export.csv" in html and "/cases/export.xlsx" in html
-    assert '<form method="post" action="/cases/export.xlsx"' in html  # full numbers: a recorded POST
-
+    assert 'action="/cases/export.xlsx"' not in html and 'name="reason"' not in html
+    assert 'name="reason"' not in login_as("agent").get("/cases/").get_data(as_text=True)
+    auth.logout()
+    for page in ("/cases/import/", "/cases/?platform=tmall"):
+        html = login_as("lead").get(page).get_data(as_text=True)
+        # full numbers: a recorded POST with the filter and a required reason
+        assert '<form method="post" action="/cases/export.xlsx"' in html
+        assert re.search(r'<input id="phone-export-reason" name="reason" required minlength="2" maxlength="200">', html)
+    assert '<input type="hidden" name="platform" value="tmall">' in html
