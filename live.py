@@ -147,7 +147,7 @@ def install(app: Flask) -> None:
     view, which sends them to the login page. Install it before the other extensions so that an
     unchanged poll skips their hooks too.
     """
-    statements: dict = {}  # topics -> the compiled max-id statement, built once per worker
+    statements: dict = {}  # topics -> the max-id query as SQL text, built once per worker
 
     @app.before_request
     def unchanged_poll():
@@ -158,15 +158,31 @@ def install(app: Flask) -> None:
         if not getattr(view, "live_region", False) or "_user_id" not in session:
             return None
         topics = view.live_topics
-        statement = statements.get(topics)
-        if statement is None:
-            statement = statements[topics] = LATEST_EVENT if topics is None else latest_of_topics(topics)
-        with db.engine.connect() as connection:  # no ORM session: this runs many times a second
-            event_id = connection.execute(statement).scalar() or 0
+        sql = statements.get(topics)
+        if sql is None:
+            sql = statements[topics] = poll_sql(topics, db.engine.dialect)
+        # A pooled DBAPI connection and plain SQL: no ORM session, no statement compiling or cache lookup, as
+        # this runs many times a second (measured: 0.87 of the bare route's throughput through SQLAlchemy's
+        # Connection, 0.99 on the bare cursor).
+        connection = db.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(sql)
+            event_id = cursor.fetchone()[0] or 0
+            cursor.close()
+        finally:
+            connection.close()
         if is_unchanged(token, event_id, utcnow()):
             request.environ["live.unchanged"] = True  # QuietPollLogger leaves it out of the access log
             return "", 204
         return None
+
+
+def poll_sql(topics: tuple[str, ...] | None, dialect) -> str:
+    """The newest timeline id of ``topics`` as SQL text for ``dialect``. The topics are names written in the
+    code (never input), so they are inlined: the text runs on a bare DBAPI cursor with no parameters."""
+    statement = LATEST_EVENT if topics is None else latest_of_topics(topics)
+    return str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 class QuietPollLogger(GunicornLogger):
