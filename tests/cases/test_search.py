@@ -209,7 +209,7 @@ def test_the_migration_fills_digests_and_words_of_existing_cases(empty_database)
 def filler(column):
     """A value of the right type for a NOT NULL column the test does not care about."""
     kind = str(column["type"]).upper()
-    if "DATE" in kind:
+    if "DATE" in kind or "TIMESTAMP" in kind:  # SQLite says DATETIME, PostgreSQL TIMESTAMP WITHOUT TIME ZONE
         return "2026-01-01 00:00:00"
     if "BOOL" in kind:
         return False
