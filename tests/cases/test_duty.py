@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from flask_babel import force_locale
 
 import timeline
-
 from cases import duty, sla
 from cases import flow as caseflow
 from cases import importing as case_import
