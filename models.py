@@ -561,6 +561,17 @@ class Case(db.Model):
     freight_cost: so.Mapped[Decimal | None] = so.mapped_column(MONEY)  # return or exchange freight the shop paid
     pauses: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
     reopen_count: so.Mapped[int] = so.mapped_column(default=0)
+    # What the marketplace says of the case, from its export or its API (platforms/statuses.py): our key of its
+    # status, and its own words for the status, the goods and its customer service's intervention.
+    platform_status: so.Mapped[str | None] = so.mapped_column(sa.String(24))
+    platform_status_text: so.Mapped[str] = so.mapped_column(sa.String(64), default="", server_default="")
+    platform_goods_status: so.Mapped[str] = so.mapped_column(sa.String(32), default="", server_default="")
+    platform_intervention: so.Mapped[str] = so.mapped_column(sa.String(32), default="", server_default="")
+    # The triage fields a person set in the app (cases.flow.TRIAGE_FIELDS): a later import or sync keeps them, and
+    # where the platform says otherwise, the difference waits in ``platform_conflicts`` for a person to decide:
+    # [{"field": …, "platform": value, "ours": value, "at": iso time}, …].
+    triaged: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
+    platform_conflicts: so.Mapped[list] = so.mapped_column(sa.JSON, default=list)
     # A case without a platform after-sales number is known by (platform, order_no, kind, duplicate_serial),
     # unique. Imports and sync always mean serial 0, so two imports of one row can never both create it;
     # a case opened by hand for an order and kind that already have one takes the next number.

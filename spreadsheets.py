@@ -143,8 +143,13 @@ def size_text(size: int) -> str:
     return f"{max(1, round(size / 1024))} KB"
 
 
-def read_table(data: bytes, filename: str = "", *, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS) -> ImportTable:
-    """Read a CSV (UTF-8 with or without BOM, GBK/GB18030, UTF-16) or a real XLSX, or raise ImportFileError."""
+def read_table(data: bytes, filename: str = "", *, max_bytes: int = MAX_BYTES, max_rows: int = MAX_ROWS,
+               header_test: Callable[[list[str]], bool] | None = None) -> ImportTable:
+    """Read a CSV (UTF-8 with or without BOM, GBK/GB18030, UTF-16) or a real XLSX, or raise ImportFileError.
+
+    ``header_test`` recognises an area's known header row: when the first row is not one and the second is
+    (an export with a row of group titles above its header), the second row is the header.
+    """
     if not data:
         raise ImportFileError(_l("The file is empty."))
     if len(data) > max_bytes:
@@ -166,6 +171,10 @@ def read_table(data: bytes, filename: str = "", *, max_bytes: int = MAX_BYTES, m
         file_format = "csv"
     if not any(headers):
         raise ImportFileError(_l("The file is empty."))
+    if header_test is not None and rows and not header_test(headers):
+        below = ["" if cell is None else cell_text(cell).strip() for cell in rows[0][1]]
+        if header_test(below):
+            headers, rows = below, rows[1:]
     if not rows:
         raise ImportFileError(_l("The file has a header row but no data rows."))
     return ImportTable(filename, file_format, encoding, headers, rows, notes)

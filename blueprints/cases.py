@@ -30,6 +30,7 @@ from blueprints.common import (
 from cases import board as case_board
 from cases import bulk as case_bulk
 from cases import duty, evidence, flow, sla
+from cases import platform as case_platform
 from cases import procedures as case_procedures
 from cases import search as case_search
 from cases.board import CaseFilter, card_view
@@ -46,6 +47,7 @@ from forms.cases import (
     FlagForm,
     MilestoneForm,
     NoteForm,
+    PlatformConflictForm,
     ProcedureForm,
     SlaPolicyForm,
     StateForm,
@@ -167,7 +169,8 @@ def card_labels() -> dict:
     tables checks the language every time: a few microseconds, a hundred cards, several lookups each)."""
     tables = current_app.jinja_env.globals
     names = {"kind": "kind_labels", "platform": "platform_labels", "category": "category_labels", "waiting": "waiting_labels",
-             "flag": "flag_labels", "clock": "clock_labels", "clock_status": "clock_status_labels", "phrases": "clock_phrases"}
+             "flag": "flag_labels", "clock": "clock_labels", "clock_status": "clock_status_labels", "phrases": "clock_phrases",
+             "platform_status": "platform_status_labels"}
     return {short: dict(tables[name].items()) for short, name in names.items()}
 
 
@@ -211,7 +214,8 @@ def card_texts() -> dict:
     return {"actions": _("Actions"), "take": _("Take it"), "wait": _("Wait"), "waiting_for": _("Waiting for"),
             "note": _("Note"), "add_note": _("Add note"), "unassigned": _("Unassigned"), "refund": _("refund"),
             "platform_deadline": _("Platform deadline"), "assign_to": _("Assign to"), "assign": _("Assign"),
-            "nobody": _("(nobody)")}
+            "nobody": _("(nobody)"), "platform_says": _("Platform: %(status)s", status="{s}"),
+            "conflict": _("Differs from the platform")}
 
 
 @bp.route("/<int:case_id>/actions")
@@ -287,6 +291,7 @@ def detail_context(case: Case, now: datetime) -> dict:
         "flag_form": FlagForm(formdata=None, flag=case.flag or "", flag_note=case.flag_note, version=case.version),
         "evidence_form": EvidenceForm(formdata=None), "poll_seconds": live.poll_seconds(),
         "masked_phone": flow.mask_phone(case.buyer_phone),
+        "conflicts": case_platform.conflict_rows(case), "conflict_form": PlatformConflictForm(formdata=None, version=case.version),
         "handoffs": handoff_flow.of_case(case.id), "reviews": review_worklist.of_case(case.id), "route_form": RouteForm(formdata=None, version=case.version),
         **compensation_section(case),
     }
@@ -461,6 +466,19 @@ def flag(case_id):
     form = FlagForm()
     return run_action(case_id, form, lambda case: flow.set_flag(case, form.flag.data or None, form.flag_note.data or "", current_user),
                       _("Flag saved."))
+
+
+@bp.route("/<int:case_id>/platform-conflict", methods=["POST"])
+@permission_required("work_cases")
+def settle_platform_conflict(case_id):
+    """Take the platform's value of a field, or keep the case's, where the two differ (an import or sync found it)."""
+    form = PlatformConflictForm()
+
+    def apply(case):
+        case_platform.settle_conflict(case, form.field.data, form.decision.data == "platform", current_user,
+                                      sla.load_rules(), utcnow())
+
+    return run_action(case_id, form, apply, _("Difference settled."))
 
 
 @bp.route("/<int:case_id>/note", methods=["POST"])

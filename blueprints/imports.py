@@ -27,7 +27,7 @@ from blueprints.common import first_error, permission_required, render_page, saf
 from cases import exporting as case_export
 from cases import importing as case_import
 from cases import sla
-from cases.board import CaseFilter, list_statement
+from cases.board import CaseFilter
 from forms.imports import ConfirmForm, ForgetMappingForm, PhoneExportForm, UploadForm, mapping_form
 from models import PLATFORMS, Case, ImportMapping, Shop, TimelineEvent, db, record, utcnow
 from reviews import importing as review_import
@@ -110,9 +110,10 @@ def saved_mapping(spec: Importer, platform: str) -> dict:
     return dict(row.mapping) if row is not None else {}
 
 
-def read_upload(data: bytes, meta: dict) -> spreadsheets.ImportTable:
+def read_file(spec: Importer, data: bytes, filename: str) -> spreadsheets.ImportTable:
     max_bytes, max_rows = limits()
-    return spreadsheets.read_table(data, meta["filename"], max_bytes=max_bytes, max_rows=max_rows)
+    return spreadsheets.read_table(data, filename, max_bytes=max_bytes, max_rows=max_rows,
+                                   header_test=getattr(spec.module, "recognised_header", None))
 
 
 def make_plan(spec: Importer, table: spreadsheets.ImportTable, meta: dict):
@@ -162,14 +163,15 @@ def render_index(spec: Importer, form: UploadForm):
         platform_label=PLATFORMS[platform], saved=saved_mapping(spec, platform), recent=recent,
         aliases=spec.module.header_aliases(), field_title=spec.module.field_title, platforms=PLATFORMS,
         required=spec.module.REQUIRED, export_args={},
+        presets=[str(preset.title) for preset in getattr(spec.module, "PRESETS", ())],
     )
 
 
-def load_upload(token: str):
+def load_upload(spec: Importer, token: str):
     """(table, meta) of the current user's stored upload, read again; or None after flashing why."""
     try:
         data, meta = upload_store().load(token, current_user.id, utcnow())
-        return read_upload(data, meta), meta
+        return read_file(spec, data, meta["filename"]), meta
     except spreadsheets.UploadNotFound:
         flash(_("This upload has expired or was already imported. Upload the file again."), "error")
     except spreadsheets.ImportFileError as error:
@@ -196,7 +198,7 @@ def preview(spec: Importer):
     data = form.file.data.read()
     filename = os.path.basename((form.file.data.filename or "").replace("\\", "/"))[:200]
     try:
-        table = spreadsheets.read_table(data, filename, max_bytes=max_bytes, max_rows=max_rows)
+        table = read_file(spec, data, filename)
     except spreadsheets.ImportFileError as error:
         form.file.errors.append(str(error.message))
         return render_index(spec, form)
@@ -210,7 +212,7 @@ def preview(spec: Importer):
 
 def load_area_upload(spec: Importer, token: str):
     """The upload, if it was made for this importer (a case upload's token cannot confirm a review import)."""
-    loaded = load_upload(token)
+    loaded = load_upload(spec, token)
     if loaded is not None and loaded[1].get("area", "cases") != spec.area:
         flash(_("This upload has expired or was already imported. Upload the file again."), "error")
         return None
@@ -372,7 +374,7 @@ def export_cases(file_format: str):
     zone = current_app.config["SHOP_TZ"]
     options = case_export.ExportOptions(zone, full_phones)
     header = case_export.column_titles(spreadsheets.speaks_chinese())
-    statement = list_statement(case_filter, current_user, now).execution_options(yield_per=500)
+    statement = case_export.export_statement(case_filter, current_user, now)
     name = f"cases-{now.astimezone(zone):%Y%m%d-%H%M}.{file_format}"
 
     def rows():

@@ -190,6 +190,7 @@ CARD_COLUMNS = (
     Case.assignee_id, Case.platform_deadline_at, Case.next_due_at, Case.next_risk_at,
     Case.received_at, Case.first_reply_at, Case.last_buyer_update_at, Case.routed_at, Case.department_response_at,
     Case.return_received_at, Case.refunded_at, Case.closed_at, Case.followed_up_at, Case.pauses,
+    Case.platform_status, Case.platform_status_text, Case.platform_conflicts,
 )
 
 

@@ -35,6 +35,12 @@ TRANSITIONS = {
 }
 
 
+# What a person decides about a case and a marketplace may also say: once a person set one in the app, a later
+# import or sync keeps the person's value, and a different one from the platform waits as a conflict
+# (cases/platform.py). The platform's facts (amounts, times, its status) always follow the platform.
+TRIAGE_FIELDS = ("category", "priority", "flag", "flag_note", "summary")
+
+
 class CaseRuleError(UserError):
     """A change the rules do not allow; the message is for the person who tried."""
 
@@ -88,6 +94,9 @@ def create_case(values: dict, actor: User, rules: sla.Rules, now: datetime, via:
     case.created_by_id = actor.id if actor else None
     case.received_at = values.get("received_at") or now
     case.pauses = []
+    # what a person chose or typed on the form is theirs; a field left empty there is not
+    case.triaged = [name for name in TRIAGE_FIELDS if values.get(name) not in (None, "")] if via == "form" else []
+    case.platform_conflicts = []
     note_intervention(case)
     db.session.add(case)
     refresh_deadlines(case, rules, now)
@@ -213,6 +222,14 @@ def set_flag(case: Case, flag: str | None, note: str, actor: User) -> None:
         raise CaseRuleError(_l("Nothing changed."))
     record(actor, "case", case.id, "flagged", **{"from": [case.flag, case.flag_note], "to": [flag, note]})
     case.flag, case.flag_note = flag, note
+    mark_triaged(case, ("flag", "flag_note"))
+
+
+def mark_triaged(case: Case, fields) -> None:
+    """Remember that a person set these triage fields: imports and sync keep them from now on."""
+    fields = [name for name in fields if name in TRIAGE_FIELDS]
+    if fields and not set(fields) <= set(case.triaged or ()):
+        case.triaged = sorted(set(case.triaged or ()) | set(fields))
 
 
 def add_note(case: Case, text: str, actor: User) -> None:
@@ -224,8 +241,10 @@ def add_note(case: Case, text: str, actor: User) -> None:
     record(actor, "case", case.id, "noted", text=text)
 
 
-def update_fields(case: Case, values: dict, actor: User, rules: sla.Rules, now: datetime) -> dict:
-    """Apply an edit form; returns {field: [old, new]} of what really changed."""
+def update_fields(case: Case, values: dict, actor: User | None, rules: sla.Rules, now: datetime, *,
+                  by_person: bool = True, via: str = "") -> dict:
+    """Apply an edit form (or, ``by_person`` False, what an import or sync brings: ``via`` says which);
+    returns {field: [old, new]} of what really changed."""
     key_before = (case.platform, case.order_no, case.kind, case.platform_case_id)
     changes = apply_changes(case, values)
     if "shop_id" in changes:
@@ -235,8 +254,10 @@ def update_fields(case: Case, values: dict, actor: User, rules: sla.Rules, now: 
     if "buyer_phone" in changes:  # the timeline must not leak the number either
         changes["buyer_phone"] = [mask_phone(changes["buyer_phone"][0]), mask_phone(changes["buyer_phone"][1])]
     if changes:
+        if by_person:
+            mark_triaged(case, changes)
         note_intervention(case)
-        record(actor, "case", case.id, "updated", changes=changes)
+        record(actor, "case", case.id, "updated", changes=changes, **({"via": via} if via else {}))
         refresh_deadlines(case, rules, now)
     return changes
 

@@ -27,8 +27,10 @@ from flask_babel import lazy_gettext as _l
 
 import spreadsheets
 from cases import flow
-from cases.labels import CASE_CATEGORIES, CASE_KINDS, FLAGS, PRIORITIES
-from models import Case, Shop, User, db, record
+from cases import platform as platform_reports
+from cases.labels import CASE_CATEGORIES, CASE_KINDS, CASE_STATES, FLAGS, PRIORITIES
+from models import PLATFORMS, Case, Shop, User, db, record
+from platforms import exports, statuses
 from spreadsheets import (
     CREATE,
     UNCHANGED,
@@ -54,8 +56,11 @@ from spreadsheets import (
 FUTURE_SLACK = timedelta(days=1)        # clocks differ; a request "from tomorrow" is a typo
 DEADLINE_HORIZON = timedelta(days=366)
 DEFAULT_ZONE = ZoneInfo("Asia/Shanghai")
-REQUIRED = ("order_no", "buyer_nick", "kind", "shop")
-KEY_FIELDS = ("order_no", "platform_case_id", "buyer_nick", "kind", "shop")  # the preview table's columns
+SUMMARY_LIMIT = 500
+YES = frozenset(normalise(word) for word in ("是", "需要", "需要退货", "Y", "yes", "true", "1"))
+NO = frozenset(normalise(word) for word in ("否", "不需要", "无需退货", "不需要退货", "N", "no", "false", "0"))
+REQUIRED = ("order_no", "buyer_nick", "kind", "shop")  # buyer_nick and kind may be spared: see required_fields
+KEY_FIELDS = ("order_no", "platform_case_id", "buyer_nick", "kind", "platform_status", "shop")  # the preview's columns
 
 
 # --- our fields and the column names that mean them ------------------------------------
@@ -67,25 +72,37 @@ FIELDS: dict[str, FieldSpec] = {spec.name: spec for spec in (
               ("退款编号", "售后编号", "服务单号", "服务单编号", "退款单号", "售后单ID", "售后ID", "退款ID", "退款单编号",
                "platform_case_id", "refund id", "case id")),
     FieldSpec("buyer_nick", "买家昵称", _l("Buyer nickname"),
-              ("买家会员名", "用户昵称", "买家账号", "买家用户名", "客户昵称", "用户账号", "用户名", "买家", "buyer_nick", "buyer")),
+              ("买家会员名称", "买家会员名", "用户昵称", "买家账号", "买家用户名", "客户昵称", "用户账号", "用户名", "买家", "buyer_nick", "buyer")),
     FieldSpec("buyer_phone", "手机号", _l("Buyer phone"),
               ("联系电话", "收货人手机", "收货人电话", "收货人手机号", "买家手机号", "手机", "联系手机", "联系方式", "buyer_phone", "phone")),
     FieldSpec("kind", "售后类型", _l("Case kind"),
               ("退款类型", "服务类型", "售后方式", "工单类型", "申请类型", "kind", "type")),
+    FieldSpec("needs_return", "是否需要退货", _l("Goods to be returned"),
+              ("是否退货", "需要退货", "needs_return")),
     FieldSpec("category", "问题类型", _l("Problem category"),
               ("问题分类", "问题类别", "category")),
     FieldSpec("priority", "优先级", _l("Priority"),
               ("紧急程度", "紧急度", "priority")),
     FieldSpec("order_amount", "订单金额", _l("Order amount"),
-              ("实付金额", "买家实付", "实付款", "订单实付金额", "支付金额", "order_amount")),
+              ("买家实际支付金额", "实付金额", "买家实付", "实付款", "订单实付金额", "支付金额", "order_amount")),
     FieldSpec("refund_amount", "退款金额", _l("Refund amount"),
-              ("申请退款金额", "退款申请金额", "买家申请退款金额", "refund_amount")),
+              ("买家退款金额", "申请退款金额", "退款申请金额", "买家申请退款金额", "refund_amount")),
     FieldSpec("received_at", "申请时间", _l("Received at"),
-              ("创建时间", "退款申请时间", "售后申请时间", "申请日期", "发起时间", "提交时间", "received_at")),
+              ("退款的申请时间", "创建时间", "退款申请时间", "售后申请时间", "申请日期", "发起时间", "提交时间", "received_at")),
     FieldSpec("platform_deadline_at", "超时时间", _l("Platform deadline"),
               ("平台处理截止时间", "处理截止时间", "截止时间", "超时截止时间", "platform_deadline_at", "deadline")),
     FieldSpec("summary", "问题描述", _l("Summary"),
-              ("退款说明", "申请说明", "问题说明", "退款原因", "售后原因", "申请原因", "买家留言", "备注", "summary")),
+              ("问题说明", "买家留言", "备注", "summary")),
+    FieldSpec("reason", "退款原因", _l("Buyer's reason"),
+              ("买家退款原因", "售后原因", "申请原因", "退货原因", "reason")),
+    FieldSpec("explanation", "退款说明", _l("Buyer's explanation"),
+              ("买家退款说明", "申请说明", "售后说明", "申请描述", "explanation")),
+    FieldSpec("platform_status", "退款状态", _l("Platform status"),
+              ("售后状态", "服务单状态", "售后单状态", "platform_status", "status")),
+    FieldSpec("platform_goods_status", "货物状态", _l("Goods status on the platform"),
+              ("商品状态", "收货状态", "platform_goods_status")),
+    FieldSpec("platform_intervention", "客服介入状态", _l("Platform intervention"),
+              ("平台介入状态", "介入状态", "仲裁状态", "platform_intervention")),
     FieldSpec("flag", "旗帜", _l("Flag"),
               ("插旗", "旗帜颜色", "卖家旗帜", "flag")),
     FieldSpec("flag_note", "插旗备注", _l("Flag note"),
@@ -94,7 +111,8 @@ FIELDS: dict[str, FieldSpec] = {spec.name: spec for spec in (
               ("店铺名称", "店铺名", "店铺名字", "shop")),
 )}
 
-TEMPLATE_FIELDS = tuple(FIELDS)
+TEMPLATE_FIELDS = ("order_no", "platform_case_id", "buyer_nick", "buyer_phone", "kind", "category", "priority", "order_amount",
+                   "refund_amount", "received_at", "platform_deadline_at", "summary", "flag", "flag_note", "shop")
 # One example row for the template: clearly fake, and refused if imported unchanged (no such shop).
 TEMPLATE_EXAMPLE = {
     "order_no": "示例-0000000001",
@@ -116,13 +134,16 @@ TEMPLATE_EXAMPLE = {
 
 # Chinese names of our kinds and categories as the marketplaces and agents write them.
 # The zh catalogue's labels are accepted too; this table does not depend on its wording.
+# The marketplaces' own words: 抖店's 售后类型 (仅退款 as 未发货退款/已发货退款, 补寄, 维修, 价保) and JD's 客户期望
+# (customerExpect: 售前退款, 退货, 仅退款, 换货, 维修, 大家电安装, 上门维修, 补发商品 …), as platforms/exports.py cites.
 KIND_SYNONYMS = {
-    "refund_only": ("仅退款", "退款", "未发货仅退款", "已发货仅退款", "未收到货仅退款", "退款不退货"),
+    "refund_only": ("仅退款", "退款", "未发货仅退款", "已发货仅退款", "未收到货仅退款", "退款不退货", "未发货退款", "已发货退款",
+                    "未收货退款", "已收货退款", "售前退款"),
     "return_refund": ("退货退款", "退货", "退货退款申请"),
     "exchange": ("换货", "换新"),
-    "reship": ("补发", "补寄", "补发商品", "补发配件"),
-    "compensation": ("补偿", "赔偿", "赔付", "补差价", "仅补偿"),
-    "install_repair": ("安装/维修", "安装维修", "安装", "维修", "上门安装", "返修"),
+    "reship": ("补发", "补寄", "补发商品", "补发配件", "补发新品"),
+    "compensation": ("补偿", "赔偿", "赔付", "补差价", "仅补偿", "价保"),
+    "install_repair": ("安装/维修", "安装维修", "安装", "维修", "上门安装", "返修", "上门维修", "大家电安装", "大家电移机"),
     "complaint": ("投诉", "维权", "投诉维权"),
     "dispute": ("平台纠纷", "纠纷", "平台介入", "小二介入", "仲裁"),
     "inquiry": ("咨询", "售前咨询", "问询", "催发货"),
@@ -163,17 +184,48 @@ NO_FLAG = ("无", "灰", "灰旗", "none", "no flag")  # the back office's grey 
 
 
 def field_title(name: str) -> str:
-    return spreadsheets.field_title(FIELDS[name])
+    return spreadsheets.field_title(FIELDS[_field(name)])
 
 
 def header_aliases() -> dict[str, tuple[str, ...]]:
     return spreadsheets.header_aliases(FIELDS)
 
 
+recognised_header = exports.recognised  # spreadsheets.read_table's header_test: a header under group titles
+PRESETS = exports.PRESETS  # the exports recognised without a mapping, as the upload page lists them
+
+
+def preset_aliases(preset: exports.Preset | None) -> dict[str, tuple[str, ...]]:
+    """Every field's recognised column names, the preset's own names first."""
+    aliases = header_aliases()
+    if preset is not None:
+        claimed = {normalise(header): name for name, names in preset.columns.items() for header in names}
+        for name in aliases:  # a column the preset gives one field is no other field's (JD's 问题描述 is not our summary)
+            aliases[name] = tuple(alias for alias in aliases[name] if claimed.get(normalise(alias), name) == name)
+        for name, names in preset.columns.items():
+            aliases[name] = tuple(dict.fromkeys((*names, *aliases[name])))
+    return aliases
+
+
+def required_fields(headers: list[str], aliases: dict, mapping: dict | None, has_default_shop: bool) -> list[str]:
+    """REQUIRED, less what this file does not need: the shop when one is chosen for the whole file; the buyer's
+    nickname when rows are keyed by the platform's case number (the newer Tmall export has no nickname); the
+    kind when the file says whether goods go back (是否需要退货)."""
+    found = spreadsheets.resolve_columns(headers, aliases, (), mapping).index
+    spared = {"shop"} if has_default_shop else set()
+    if "platform_case_id" in found:
+        spared.add("buyer_nick")
+    if "needs_return" in found:
+        spared.add("kind")
+    return [name for name in REQUIRED if name not in spared]
+
+
 def resolve_columns(headers: list[str], mapping: dict | None = None, *, has_default_shop: bool = False) -> Columns:
-    """The file's columns for our fields; the shop column is optional when one shop is chosen for the file."""
-    required = [name for name in REQUIRED if not (name == "shop" and has_default_shop)]
-    return spreadsheets.resolve_columns(headers, header_aliases(), required, mapping)
+    """The file's columns for our fields: a saved mapping first, then the recognised export's (preset's) names,
+    then every platform's usual names."""
+    aliases = preset_aliases(exports.detect(headers))
+    required = required_fields(headers, aliases, mapping, has_default_shop)
+    return spreadsheets.resolve_columns(headers, aliases, required, mapping)
 
 
 @dataclass
@@ -205,6 +257,7 @@ class ImportPlan(spreadsheets.ImportPlan):
     platform: str = ""
     default_shop_id: int | None = None
     shop_names: dict = field(default_factory=dict)  # shop id -> name, for showing values
+    preset: exports.Preset | None = None            # the export the headers were recognised as
 
 
 def find_existing_cases(platform: str, case_ids: set[str], order_nos: set[str]) -> list[Case]:
@@ -229,9 +282,13 @@ def plan_import(table: ImportTable, *, platform: str, shops: Iterable[Shop], now
     shops = list(shops)
     shop_names = {shop.id: shop.name for shop in shops}
     columns = resolve_columns(table.headers, mapping, has_default_shop=default_shop_id is not None)
+    preset = exports.detect(table.headers)
     plan = ImportPlan(table, columns, [], spreadsheets.missing_columns(columns, FIELDS),
                       spreadsheets.column_warnings(table, columns, mapping, field_title),
-                      platform=platform, default_shop_id=default_shop_id, shop_names=shop_names)
+                      platform=platform, default_shop_id=default_shop_id, shop_names=shop_names, preset=preset)
+    if preset is not None and preset.family != statuses.FAMILY.get(platform, platform):
+        plan.problems.append(_("This file is a %(export)s, but the import is for %(platform)s: choose the platform "
+                               "the file comes from.", export=preset.title, platform=PLATFORMS.get(platform, platform)))
     if plan.problems:
         return plan
 
@@ -264,9 +321,11 @@ class _RowContext:
 
 def _parse_row(number: int, cells: list, columns: Columns, context: _RowContext) -> RowPlan:
     row = spreadsheets.read_row(number, cells, columns, lambda name, value, row: _parse_value(name, value, row, context))
-    for name in ("order_no", "buyer_nick", "kind"):
-        if not row.cells.get(name):
-            row.refuse(_("%(column)s is empty.", column=columns.header[name]))
+    if not row.cells.get("order_no"):
+        row.refuse(_("%(column)s is empty.", column=columns.header["order_no"]))
+    if "buyer_nick" in columns.header and "platform_case_id" not in columns.header and not row.cells.get("buyer_nick"):
+        row.refuse(_("%(column)s is empty.", column=columns.header["buyer_nick"]))  # rows are keyed by nothing better
+    _derive(row, columns, context)
     if "shop" not in row.values and not row.cells.get("shop"):
         if context.default_shop_id is None:
             row.refuse(_("No shop: fill in the shop column or choose a shop for the whole file."))
@@ -283,6 +342,46 @@ def _parse_row(number: int, cells: list, columns: Columns, context: _RowContext)
             row.refuse(_("%(column)s is earlier than %(other)s.", column=columns.header["platform_deadline_at"],
                          other=columns.header["received_at"]))
     return row
+
+
+def _derive(row: RowPlan, columns: Columns, context: _RowContext) -> None:
+    """The kind from 是否需要退货, the summary from the buyer's reason and explanation, the platform's status
+    from its words (its intervention first while it lasts): what the export says in its own way."""
+    values = row.values
+    needs_return = values.pop("needs_return", None)
+    if "kind" not in values and not row.cells.get("kind"):
+        if needs_return is not None:
+            values["kind"] = "return_refund" if needs_return else "refund_only"
+        elif not row.cells.get("needs_return"):
+            row.refuse(_("%(column)s is empty.", column=columns.header.get("kind") or columns.header.get("needs_return")
+                         or field_title("kind")))
+    reason, explanation = values.pop("reason", ""), values.pop("explanation", "")
+    if "summary" not in values and not row.cells.get("summary") and (reason or explanation):
+        text = "：".join(part for part in (reason, explanation) if part)
+        values["summary"], shortened = clean_text(text, SUMMARY_LIMIT, single_line=False)
+        if shortened:
+            row.notes.append(_("%(field)s was shortened to %(max)s characters.", field=field_title("summary"),
+                               max=SUMMARY_LIMIT))
+    if "platform_status" in values:
+        text = values.pop("platform_status")
+        status = statuses.status_of(context.platform, text)
+        if status is None:
+            row.notes.append(_("The platform status “%(status)s” is not one we know: it is kept as written and "
+                               "moves nothing.", status=text))
+        values["platform_status"], values["platform_status_text"] = status, text
+    if statuses.intervening(context.platform, values.get("platform_intervention")) \
+            and values.get("platform_status") not in statuses.FINAL:
+        values["platform_status"] = statuses.INTERVENING
+        values.setdefault("platform_status_text", "")
+
+
+def _parse_yes_no(value) -> bool:
+    key = normalise(cell_text(value))
+    if key in YES:
+        return True
+    if key in NO:
+        return False
+    raise CellError(_l("“%(value)s” is not one of: %(choices)s.", value=quote(value), choices="是、否"))
 
 
 def _parse_value(name: str, value, row: RowPlan, context: _RowContext):
@@ -313,10 +412,14 @@ def _parse_value(name: str, value, row: RowPlan, context: _RowContext):
         return parse_amount(value)
     if name in ("received_at", "platform_deadline_at"):
         return parse_datetime(value, context.zone)
-    if name in ("summary", "flag_note"):
-        limit = 500 if name == "summary" else 200
+    if name == "needs_return":
+        return _parse_yes_no(value)
+    if name in ("platform_status", "platform_goods_status", "platform_intervention"):
+        return clean_text(value, 64 if name == "platform_status" else 32)[0]
+    if name in ("summary", "flag_note", "reason", "explanation"):
+        limit = 200 if name == "flag_note" else SUMMARY_LIMIT
         text, shortened = clean_text(value, limit, single_line=name == "flag_note")
-        if shortened:
+        if shortened and name in ("summary", "flag_note"):
             row.notes.append(_("%(field)s was shortened to %(max)s characters.", field=field_title(name), max=limit))
         return text
     if name == "shop":
@@ -358,31 +461,44 @@ def _match_existing(rows: list[RowPlan], existing: list) -> None:
     for case in existing:
         by_order.setdefault((case.order_no, case.kind), []).append(case)
     for row, case in spreadsheets.matched_rows(rows, ROW_KEYS, by_case_id, by_order):
-        row.changes = _changes(case, row.values)
-        row.action = UPDATE if row.changes else UNCHANGED
+        outcome = platform_reports.changes_of(case, report_of(row))
+        row.changes = {_field(name): change for name, change in outcome.changes.items()
+                       if not (name == "platform_status_text" and "platform_status" in outcome.changes)}
+        for conflict in outcome.conflicts:
+            row.notes.append(_conflict_note(conflict))
+        row.action = UPDATE if outcome else UNCHANGED
+
+
+def _conflict_note(conflict: dict) -> str:
+    if conflict["field"] == "state":
+        return _("The case is already %(state)s in the app and stays so; the platform's “%(status)s” is shown "
+                 "on the case for a person to decide.", state=str(CASE_STATES.get(conflict["ours"], conflict["ours"])),
+                 status=str(statuses.STATUSES.get(conflict["platform"], conflict["platform"])))
+    return _("%(field)s stays as a person set it in the app; the file's value is shown on the case for a person "
+             "to decide.", field=field_title(conflict["field"]))
 
 
 def _attribute(name: str) -> str:
     return "shop_id" if name == "shop" else name
 
 
-def _changes(case: Case, values: dict) -> dict:
-    """The imported fields whose value differs from the case's; empty cells change nothing."""
-    changes = {}
-    for name, new in values.items():
-        old = getattr(case, _attribute(name))
-        if old != new:
-            changes[name] = (old, new)
-    return changes
+def _field(attribute: str) -> str:
+    return {"shop_id": "shop", "platform_status_text": "platform_status"}.get(attribute, attribute)
+
+
+def report_of(row: RowPlan) -> dict:
+    """A row as the platform's report on a case (cases/platform.py): Case attribute names."""
+    return {_attribute(name): value for name, value in row.values.items()}
 
 
 def new_case_values(row: RowPlan, platform: str) -> dict:
     """What flow.create_case needs for a row to create; unset fields take the model's defaults."""
-    values = {_attribute(name): value for name, value in row.values.items()}
+    values = report_of(row)
     values["platform"] = platform
     values.setdefault("category", "other")
     values.setdefault("priority", 2)
     values.setdefault("summary", "")
+    values.setdefault("buyer_nick", "")  # the newer Tmall and the Douyin exports have no buyer name
     values.setdefault("flag_note", "")
     values.setdefault("order_amount", Decimal("0"))
     return values
@@ -400,6 +516,8 @@ def format_value(name: str, value, zone: ZoneInfo, shop_names: dict | None = Non
         return str(PRIORITIES.get(value, value))
     if name == "flag":
         return str(FLAGS.get(value, value))
+    if name == "platform_status":
+        return str(statuses.STATUSES.get(value, value))
     if name == "shop":
         return (shop_names or {}).get(value, str(value))
     if name == "buyer_phone":
@@ -429,13 +547,16 @@ def apply_import(plan: ImportPlan, actor: User, rules, now: datetime, *, source:
     if not plan.ready:
         raise PlanNotReady("the plan has refused rows or nothing to do")
     created, updated = [], []
+    shops = {shop.id: shop for shop in db.session.scalars(sa.select(Shop))}  # once, not a lookup and flush per row
     for row in plan.rows:
         if row.action == CREATE:
-            case = flow.create_case(new_case_values(row, plan.platform), actor, rules, now, via="import")
+            values = new_case_values(row, plan.platform)
+            values["shop"] = shops[values["shop_id"]]
+            case = flow.create_case(values, actor, rules, now, via="import")
+            platform_reports.created(case, actor, rules, now, via="import")
             created.append(case.id)
         elif row.action == UPDATE:
-            values = {_attribute(name): new for name, (old, new) in row.changes.items()}
-            flow.update_fields(row.existing, values, actor, rules, now)
+            platform_reports.apply(row.existing, report_of(row), actor, rules, now, via="import")
             updated.append(row.existing.id)
     result = ImportResult(created, updated, plan.counts[UNCHANGED])
     record(actor, "import", 0, "imported", platform=plan.platform, shop_id=plan.default_shop_id,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from platforms.statuses import STATUSES as PLATFORM_STATUSES
+
 CASE_KINDS = {
     "refund_only": _l("Refund only"),
     "return_refund": _l("Return and refund"),
@@ -133,4 +135,5 @@ TEMPLATE_LABELS = {
     "responsibility_labels": RESPONSIBILITIES, "clock_labels": CLOCK_LABELS, "outcome_labels": OUTCOMES,
     "state_action_labels": STATE_ACTION_LABELS, "clock_status_labels": CLOCK_STATUS_LABELS, "milestone_labels": MILESTONES,
     "case_state_label": state_label, "outcome_choices": outcome_choices,
+    "platform_status_labels": PLATFORM_STATUSES,
 }

@@ -186,8 +186,9 @@ def _changed(obj, name: str) -> bool:
 
 @event.listens_for(so.Session, "before_flush")
 def _digest_phones(session, flush_context, instances):
-    for obj in list(session.new) + list(session.dirty):
-        if isinstance(obj, Case) and (obj in session.new or _changed(obj, "buyer_phone")):
+    new = session.new  # a fresh set on every access: read it once (an import flushes with thousands pending)
+    for obj in list(new) + list(session.dirty):
+        if isinstance(obj, Case) and (obj in new or _changed(obj, "buyer_phone")):
             digest = phone_digest(obj.buyer_phone)
             if obj.phone_digest != digest:
                 obj.phone_digest = digest
@@ -198,8 +199,9 @@ def _digest_phones(session, flush_context, instances):
 
 @event.listens_for(so.Session, "after_flush")
 def _index_words(session, flush_context):
-    new = {obj.id: obj.summary for obj in session.new if isinstance(obj, Case)}
-    edited = {obj.id: obj.summary for obj in session.dirty if isinstance(obj, Case) and obj not in session.new
+    pending = session.new  # read once: see _digest_phones
+    new = {obj.id: obj.summary for obj in pending if isinstance(obj, Case)}
+    edited = {obj.id: obj.summary for obj in session.dirty if isinstance(obj, Case) and obj not in pending
               and _changed(obj, "summary")}
     if new or edited:
         connection = session.connection()

@@ -7,6 +7,7 @@ from flask_babel import lazy_gettext as _l
 
 from cases.labels import CASE_CATEGORIES, CASE_KINDS, CASE_STATES, FLAGS, MILESTONES, PRIORITIES, RESPONSIBILITIES, WAITING_FOR
 from cases.procedures import text_of
+from platforms.statuses import STATUSES as PLATFORM_STATUSES
 from timeline import sentences_text, value_text
 
 FIELD_LABELS = {
@@ -55,7 +56,41 @@ def flagged(event, d) -> str:
     return _("Flag: %(flag)s %(note)s", flag=value_text("flag", flag), note=note or "")
 
 
+def conflict_text(name: str, stored) -> str:
+    """A value of a platform conflict (cases/platform.py) in words: the platform's status for ``state``."""
+    if name == "state":
+        return str(PLATFORM_STATUSES.get(stored, CASE_STATES.get(stored, stored)))
+    if name == "priority" and stored not in (None, ""):
+        stored = int(stored)
+    return value_text(name, stored)
+
+
+def platform_status(event, d) -> str:
+    words = str(PLATFORM_STATUSES[d["to"]]) if d.get("to") in PLATFORM_STATUSES else (d.get("text") or "–")
+    return _("Platform: %(status)s", status=words)
+
+
+def platform_conflict(event, d) -> str:
+    parts = [_("%(field)s: platform %(platform)s, this case %(ours)s",
+               field=str(FIELD_LABELS.get(item.get("field"), _("State"))),
+               platform=conflict_text(item.get("field"), item.get("platform")),
+               ours=conflict_text(item.get("field"), item.get("ours")))
+             for item in d.get("conflicts", [])]
+    return _("The platform says otherwise; the case keeps what a person set (%(parts)s).", parts="；".join(parts))
+
+
+def platform_conflict_settled(event, d) -> str:
+    field = str(FIELD_LABELS.get(d.get("field"), _("State")))
+    if d.get("took_platform"):
+        return _("Took the platform's %(field)s: %(value)s.", field=field, value=conflict_text(d.get("field"), d.get("platform")))
+    return _("Kept this case's %(field)s (the platform said %(value)s).", field=field,
+             value=conflict_text(d.get("field"), d.get("platform")))
+
+
 SENTENCES = {
+    "platform_status": platform_status,
+    "platform_conflict": platform_conflict,
+    "platform_conflict_settled": platform_conflict_settled,
     "case.created": created,
     "state_changed": state_changed,
     "milestone": milestone,

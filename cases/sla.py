@@ -21,6 +21,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from models import SlaPolicy, UserError, db, get_setting
+from platforms import statuses
 
 ON_TIME, AT_RISK, OVERDUE, PAUSED, MET, MISSED = "on_time", "at_risk", "overdue", "paused", "met", "missed"
 RUNNING_STATUSES = (ON_TIME, AT_RISK, OVERDUE, PAUSED)
@@ -300,7 +301,8 @@ class PlatformClock:
 
 
 def platform_clock(case, now: datetime, at_risk_fraction: float = 0.25) -> PlatformClock | None:
-    """The platform's deadline of ``case`` at ``now``, or None when it has none or is closed.
+    """The platform's deadline of ``case`` at ``now``, or None when it has none, is closed, or the platform
+    reported the after-sales finished (refunded, closed, completed: it will not act any more).
 
     The marketplace acts by itself at that moment (refunds, escalates), whatever the case waits for: so it
     neither pauses nor follows business hours. It is at risk in the last ``at_risk_fraction`` of the time from
@@ -309,7 +311,7 @@ def platform_clock(case, now: datetime, at_risk_fraction: float = 0.25) -> Platf
     the header's overdue count, and sorts by the earlier deadline.
     """
     due = case.platform_deadline_at
-    if due is None or case.state == "closed":
+    if due is None or case.state == "closed" or case.platform_status in statuses.FINAL:
         return None
     received = case.received_at
     risk_at = due - (due - received) * at_risk_fraction if received is not None and received < due else due

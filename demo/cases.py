@@ -709,7 +709,9 @@ def fold(plan: CasePlan, rules: sla.Rules, now: datetime, users: dict) -> dict:
     """The case row the plan's steps leave behind, as caseflow would write it (the tests compare)."""
     row = dict.fromkeys(_CASE_COLUMNS)
     row.update(state="new", waiting_for=None, summary="", flag=None, flag_note="", responsible_person="", cause="",
-               result="", buyer_feedback="", routed_to="", pauses=[], reopen_count=0, duplicate_serial=0, version=1)
+               result="", buyer_feedback="", routed_to="", pauses=[], reopen_count=0, duplicate_serial=0, version=1,
+               platform_status_text="", platform_goods_status="", platform_intervention="", triaged=[],
+               platform_conflicts=[])
     row.update(plan.values)
     row.update(outcome=None, closed_assignee_id=None, reship_cost=None, freight_cost=None,
                platform_intervened=row["kind"] in INTERVENTION_KINDS or row["category"] in INTERVENTION_CATEGORIES)
@@ -754,6 +756,7 @@ def fold(plan: CasePlan, rules: sla.Rules, now: datetime, users: dict) -> dict:
                 row["outcome"] = row["closed_assignee_id"] = None
         elif op == "flag":
             row["flag"], row["flag_note"] = arg[0], arg[1].strip()[:200]
+            row["triaged"] = sorted({*row["triaged"], "flag", "flag_note"})  # as flow.set_flag marks them
     row["updated_at"] = plan.steps[-1][0] if plan.steps else row["received_at"]
     row["next_due_at"], row["next_risk_at"] = rules.deadlines(SimpleNamespace(**row), now)
     return row

@@ -38,8 +38,15 @@ from forms.base import (
     worker_choices,
 )
 from models import CENT
+from spreadsheets import clean_text
 
 PHONE = re.compile(r"^[0-9+\- ]*$")
+
+
+def text_of(value, limit: int, *, single_line: bool = True) -> str:
+    """Typed text normalised as an import normalises a cell (spreadsheets.clean_text): line endings, control
+    characters and spaces alike, so that saving a case unchanged changes nothing an import compares."""
+    return clean_text(value or "", limit, single_line=single_line)[0]
 
 
 class CaseForm(FlaskForm):
@@ -48,7 +55,8 @@ class CaseForm(FlaskForm):
     shop_id = SelectField(_l("Shop"), coerce=coerce_id)
     order_no = StringField(_l("Order number"), validators=[DataRequired(), Length(max=64)])
     platform_case_id = StringField(_l("Platform after-sales number"), validators=[Optional(), Length(max=64)])
-    buyer_nick = StringField(_l("Buyer nickname"), validators=[DataRequired(), Length(max=64)])
+    # Some exports have no buyer name (the newer Tmall one, Douyin's): their cases are known by the platform's number.
+    buyer_nick = StringField(_l("Buyer nickname"), validators=[Length(max=64)])
     buyer_phone = StringField(_l("Buyer phone"), validators=[Optional(), Length(max=32)])
     kind = SelectField(_l("Kind"), choices=choices_from(CASE_KINDS))
     category = SelectField(_l("Problem category"), choices=choices_from(CASE_CATEGORIES))
@@ -63,7 +71,9 @@ class CaseForm(FlaskForm):
     summary = TextAreaField(_l("What the buyer says"), validators=[Optional(), Length(max=500)])
     flag = SelectField(_l("Flag"), choices=optional_choices(FLAGS, _l("(no flag)")), default="")
     flag_note = StringField(_l("Flag note"), validators=[Optional(), Length(max=200)])
-    platform_deadline_at = DateTimeLocalField(_l("Platform deadline"), format="%Y-%m-%dT%H:%M", validators=[Optional()],
+    # With seconds, as the marketplaces give it (an import compares it to the second); typed by hand, without.
+    platform_deadline_at = DateTimeLocalField(_l("Platform deadline"), format=["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"],
+                                              validators=[Optional()], render_kw={"step": 1},
                                               description=_l("When the marketplace acts by itself if we do not (shop time)."))
     platform_deadline_note = StringField(_l("What the platform will do then"), validators=[Optional(), Length(max=100)])
     version = HiddenField()
@@ -85,9 +95,9 @@ class CaseForm(FlaskForm):
         deadline = self.platform_deadline_at.data
         return {
             "shop_id": self.shop_id.data,
-            "order_no": self.order_no.data.strip(),
-            "platform_case_id": (self.platform_case_id.data or "").strip() or None,
-            "buyer_nick": self.buyer_nick.data.strip(),
+            "order_no": text_of(self.order_no.data, 64),
+            "platform_case_id": text_of(self.platform_case_id.data, 64) or None,
+            "buyer_nick": text_of(self.buyer_nick.data, 64),
             "buyer_phone": case.buyer_phone if case is not None and self.phone_unchanged else (self.buyer_phone.data or "").strip() or None,
             "kind": self.kind.data,
             "category": self.category.data,
@@ -97,12 +107,29 @@ class CaseForm(FlaskForm):
             "refund_amount": self.refund_amount.data.quantize(CENT) if self.refund_amount.data is not None else None,
             "reship_cost": self.reship_cost.data.quantize(CENT) if self.reship_cost.data is not None else None,
             "freight_cost": self.freight_cost.data.quantize(CENT) if self.freight_cost.data is not None else None,
-            "summary": (self.summary.data or "").strip(),
+            "summary": text_of(self.summary.data, 500, single_line=False),
             "flag": self.flag.data or None,
-            "flag_note": (self.flag_note.data or "").strip(),
-            "platform_deadline_at": deadline.replace(tzinfo=zone) if deadline else None,
-            "platform_deadline_note": (self.platform_deadline_note.data or "").strip(),
+            "flag_note": text_of(self.flag_note.data, 200),
+            "platform_deadline_at": self.deadline_kept(deadline, zone, case),
+            "platform_deadline_note": text_of(self.platform_deadline_note.data, 100),
         }
+
+    @staticmethod
+    def deadline_kept(typed, zone, case):
+        """The typed deadline in ``zone``; the stored one when it shows as typed (a browser may send it without
+        its seconds or fractions), so that saving unchanged keeps the marketplace's exact moment."""
+        if typed is None:
+            return None
+        stored = case.platform_deadline_at if case is not None else None
+        if stored is not None:
+            local = stored.astimezone(zone).replace(tzinfo=None)
+            if local.replace(microsecond=0) == typed or (typed.second == 0 and local.replace(second=0, microsecond=0) == typed):
+                return stored
+        return typed.replace(tzinfo=zone)
+
+    def validate_buyer_nick(self, field):
+        if not (field.data or "").strip() and not (self.platform_case_id.data or "").strip():
+            raise ValidationError(_l("Give the buyer's nickname, or the platform after-sales number."))
 
     def validate_buyer_phone(self, field):
         if not self.phone_unchanged and not PHONE.match(field.data or ""):
@@ -135,6 +162,14 @@ class NoteForm(FlaskForm):
 class FlagForm(FlaskForm):
     flag = SelectField(_l("Flag"), choices=optional_choices(FLAGS, _l("(no flag)")), default="")
     flag_note = StringField(_l("Flag note"), validators=[Optional(), Length(max=200)])
+    version = HiddenField()
+
+
+class PlatformConflictForm(FlaskForm):
+    """A person settles one difference between the platform and the case (cases/platform.settle_conflict)."""
+
+    field = HiddenField(validators=[DataRequired(), AnyOf(("state", "category", "priority", "flag", "flag_note", "summary"))])
+    decision = HiddenField(validators=[DataRequired(), AnyOf(("platform", "ours"))])
     version = HiddenField()
 
 

@@ -254,12 +254,13 @@ def _note_old_days(session, flush_context, instances):
 
 @event.listens_for(so.Session, "after_flush")
 def _note_new_days(session, flush_context):
-    for obj in list(session.new) + list(session.dirty):
-        if isinstance(obj, Case) and (obj in session.new or _changed(obj, CASE_FIELDS)):
+    new = session.new  # a fresh set on every access: read it once (an import flushes with thousands pending)
+    for obj in list(new) + list(session.dirty):
+        if isinstance(obj, Case) and (obj in new or _changed(obj, CASE_FIELDS)):
             pending(session).days |= _case_days(obj.shop_id, [getattr(obj, name) for name in CASE_DAYS], zone())
-        elif isinstance(obj, Review) and (obj in session.new or _changed(obj, REVIEW_FIELDS)):
+        elif isinstance(obj, Review) and (obj in new or _changed(obj, REVIEW_FIELDS)):
             pending(session).days.add((obj.shop_id, obj.list_date))
-        elif isinstance(obj, ReviewContact) and obj in session.new:
+        elif isinstance(obj, ReviewContact) and obj in new:
             pending(session).review_ids.add(obj.review_id)
 
 

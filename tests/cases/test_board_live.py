@@ -117,7 +117,9 @@ def test_event_topics(subject, action, detail, topic):
 
 def test_card_html_is_reused_until_the_case_changes_and_is_byte_identical(app, make_case, monkeypatch):
     first, second = make_case(), make_case(platform_deadline_at=None)
-    monkeypatch.setattr(case_views, "utcnow", lambda: datetime.now(UTC).replace(second=30, microsecond=0))
+    # one fixed moment after both cases were made (the current minute's :30 could be before them)
+    fixed = (datetime.now(UTC) + timedelta(minutes=1)).replace(second=30, microsecond=0)
+    monkeypatch.setattr(case_views, "utcnow", lambda: fixed)
     lead = client_for(app, "lead")
     with app.app_context():
         cache = case_views.card_cache()

@@ -48,6 +48,7 @@ class Row:
         facts, deadline = case_at(**values)
         self.__dict__.update(facts.__dict__)
         self.platform_deadline_at = deadline
+        self.platform_status = values.get("platform_status")
 
 
 # --- the platform's clock --------------------------------------------------------------------------------
