@@ -9,23 +9,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from cases import importing as case_import
 from platforms import exports, statuses
 from spreadsheets import REFUSED, read_table
+from tests.imports.test_import import NOW, SHANGHAI
+from tests.imports.test_import import SHOPS as BASE_SHOPS
 from tests.platforms import files
 
-NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)  # 16:00 in Shanghai
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-SHOPS = [
-    SimpleNamespace(id=1, name="测试天猫店", platform="tmall", active=True),
-    SimpleNamespace(id=2, name="测试京东店", platform="jd_pop", active=True),
-    SimpleNamespace(id=3, name="测试抖音店", platform="douyin", active=True),
-    SimpleNamespace(id=4, name="测试淘宝店", platform="taobao", active=True),
-]
+SHOPS = [*BASE_SHOPS[:3], SimpleNamespace(id=4, name="测试淘宝店", platform="taobao", active=True)]
 SHOP_OF = {"tmall": 1, "jd_pop": 2, "douyin": 3, "taobao": 4}
 
 
