@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 5000
+FAKE_PLATFORMS_PORT ?= 5001
 WORKERS ?= 2
 BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app app
@@ -16,13 +17,16 @@ CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
 
 run: setup migrate
 	@$(FLASK) demo-data --if-empty
+	@$(FLASK) sync connect-demo-shops --url http://127.0.0.1:$(FAKE_PLATFORMS_PORT)
 	@echo ""
 	@echo "  After-sales desk: http://$(HOST):$(PORT)/"
 	@$(FLASK) demo-logins
 	@echo ""
-	@# The scheduler (the day's review list, the summary, retries) runs beside gunicorn and stops with it.
+	@# Beside gunicorn, stopped with it: the scheduler (the day's review list, the summary, retries, marketplace
+	@# sync) and the demo's fake marketplace platforms, which the demo shops are connected to.
+	$(FLASK) sync fake-platforms --port $(FAKE_PLATFORMS_PORT) & fakes=$$!; \
 	$(FLASK) scheduler & scheduler=$$!; \
-	trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$scheduler $$fakes 2>/dev/null; wait $$scheduler $$fakes 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread --threads 4 --bind $(HOST):$(PORT) --access-logfile - --logger-class live.QuietPollLogger --timeout 120 app:app
 
 test: test-setup

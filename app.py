@@ -17,7 +17,7 @@ import config
 import live
 import templating
 import timeline
-from blueprints import admin, auth, cases, compensation, errors, handoffs, imports, main, reviews, scoring
+from blueprints import admin, auth, cases, compensation, errors, handoffs, imports, main, reviews, scoring, sync
 from cases import labels as case_labels
 from cases import procedures as case_procedures
 from cases import sentences as case_sentences
@@ -34,6 +34,9 @@ from scoring import jobs as scoring_jobs  # noqa: F401 - registers the monthly a
 from scoring import labels as scoring_labels
 from scoring import rollups as scoring_rollups  # noqa: F401 - keeps daily_figures current on every commit
 from scoring import sentences as scoring_sentences
+from sync import jobs as sync_jobs  # noqa: F401 - registers the marketplace sync
+from sync import labels as sync_labels
+from sync import sentences as sync_sentences
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -62,7 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     login_manager.login_view = "auth.login"
     login_manager.unauthorized_handler(unauthorized)
 
-    for module in (errors, auth, main, cases, imports, compensation, reviews, handoffs, scoring, admin):
+    for module in (errors, auth, main, cases, imports, compensation, reviews, handoffs, scoring, sync, admin):
         app.register_blueprint(module.bp)
     app.register_blueprint(handoffs.link_bp)
 
@@ -72,12 +75,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     timeline.register(handoff_sentences.SENTENCES)
     timeline.register(review_sentences.SENTENCES, field_labels=review_sentences.FIELD_LABELS)
     timeline.register(scoring_sentences.SENTENCES)
+    timeline.register(sync_sentences.SENTENCES)
     templating.install(app, select_locale)
     templating.register_labels(app, {**case_labels.TEMPLATE_LABELS, "procedure_text": case_procedures.text_of})
     templating.register_labels(app, compensation_labels.TEMPLATE_LABELS)
     templating.register_labels(app, handoff_labels.TEMPLATE_LABELS)
     templating.register_labels(app, review_labels.TEMPLATE_LABELS)
     templating.register_labels(app, scoring_labels.LABELS)
+    templating.register_labels(app, sync_labels.TEMPLATE_LABELS)
 
     @app.before_request
     def mark_dispatching():

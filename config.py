@@ -10,9 +10,9 @@ import secrets
 from pathlib import Path
 
 
-def load_or_create_secret_key(instance_path: str) -> str:
+def load_or_create_secret_key(instance_path: str, name: str = "secret_key") -> str:
     """Read the key kept in the instance folder, creating it atomically once."""
-    path = Path(instance_path) / "secret_key"
+    path = Path(instance_path) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         # O_EXCL: when two workers start together only one writes the key.
@@ -47,6 +47,10 @@ def settings_from_environment(instance_path: str) -> dict:
         # The key of the buyers' phone digests the search matches on (cases/search.py); unset: derived from
         # SECRET_KEY. Set it to rotate SECRET_KEY freely; after changing it run `flask cases search-rebuild`.
         "PHONE_DIGEST_KEY": env.get("PHONE_DIGEST_KEY", ""),
+        # The key the shops' platform secrets and tokens are encrypted with (sync/credentials.py): outside the
+        # database, so a copy of the database alone reveals no secret. Unset: kept in instance/credentials_key.
+        # Several servers must share it (set it in the environment); losing it means connecting the shops again.
+        "CREDENTIALS_KEY": env.get("CREDENTIALS_KEY") or load_or_create_secret_key(instance_path, "credentials_key"),
         "SHOP_TIMEZONE": env.get("SHOP_TIMEZONE", "Asia/Shanghai"),
         "BABEL_DEFAULT_LOCALE": env.get("DEFAULT_LOCALE", "zh"),
         # Limits live in one process per worker unless a shared store is named,

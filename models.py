@@ -104,6 +104,10 @@ PERMISSIONS = {
     "lead_handoffs": {"lead", "manager"},  # due times per kind, every team's items, uncovered cases
     "lead_scoring": {"lead", "manager"},  # industry values, judgements, publish, answer appeals, rule sets, reports
     "decide_escalated_appeals": {"manager"},
+    # Marketplace sync: connecting a shop handles the platform's secrets (admin); the sync panel and its
+    # "sync now" are for the people who answer for the board's data.
+    "manage_shops": {"admin"},
+    "watch_sync": {"lead", "manager", "admin"},
 }
 
 TEAM_FUNCTIONS = {
@@ -166,6 +170,8 @@ SETTING_DEFAULTS: dict[str, Any] = {
     "scoring_report_emails": [],  # the monthly after-sales report: the manager (robots: the review summary's)
     "scoring_report_time": "09:00",  # on the 1st, the previous month's report is sent
     "round_robin_new_cases": False,  # share each new unassigned case among the agents on duty (cases/duty.py)
+    "sync_minutes": 5,  # each connected shop is synced this often (sync/runner.py) …
+    "sync_promo_minutes": 2,  # … and this often in big-promotion mode
 }
 
 
@@ -1048,6 +1054,96 @@ class JobRun(db.Model):
     claimed_by: so.Mapped[str] = so.mapped_column(sa.String(100), default="")  # host:pid
     finished_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     error: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+
+
+# --- marketplace sync (sync/) ---------------------------------------------------------------------------
+
+class ShopConnection(db.Model):
+    """A shop connected to its marketplace's open platform: its credentials (encrypted), its schedule, its state.
+
+    The app secret and the access token are kept only in ``sealed``, encrypted with a key outside the database
+    (sync/credentials.py); nothing shows them back. ``lease_until``/``leased_by`` are the claim a sync run holds,
+    so that of two app servers on one database only one syncs a shop at a time (sync/runner.claim).
+    """
+
+    __tablename__ = "shop_connections"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    shop_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("shops.id"), unique=True)
+    app_key: so.Mapped[str] = so.mapped_column(sa.String(128))
+    sealed: so.Mapped[str] = so.mapped_column(sa.Text)  # app secret and access token, encrypted
+    token_expires_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    shop_ref: so.Mapped[str] = so.mapped_column(sa.String(64))  # the shop as the platform names it
+    api_url: so.Mapped[str] = so.mapped_column(sa.String(300))
+    first_sync_days: so.Mapped[int] = so.mapped_column(default=7)
+    sync_reviews: so.Mapped[bool] = so.mapped_column(default=True)
+    active: so.Mapped[bool] = so.mapped_column(default=True)  # paused by an admin when False
+    # "ok", or "stopped" after a permanent error (a refused signature, an expired token) until a person acts
+    state: so.Mapped[str] = so.mapped_column(sa.String(12), default="ok")
+    stop_reason: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    token_refused: so.Mapped[bool] = so.mapped_column(default=False)  # the platform refused the token
+    failures: so.Mapped[int] = so.mapped_column(default=0)  # runs in a row that ended on a transient error
+    next_run_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime, index=True)
+    lease_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    leased_by: so.Mapped[str] = so.mapped_column(sa.String(100), default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # bumped by a person's edit only (not by runs), for the edit form's version check
+    version: so.Mapped[int] = so.mapped_column(default=1)
+
+    shop: so.Mapped[Shop] = so.relationship()
+
+
+class SyncCursor(db.Model):
+    """How far a shop's records of one kind are in: everything modified before ``since``; the window
+    [since, window_end) is being paged and ``next_page`` is the first page not yet committed."""
+
+    __tablename__ = "sync_cursors"
+
+    shop_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("shops.id"), primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(12), primary_key=True)  # cases, reviews
+    since: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    window_end: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    next_page: so.Mapped[int] = so.mapped_column(default=1)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SyncRun(db.Model):
+    """One sync of one shop: what it fetched and did, and how it ended."""
+
+    __tablename__ = "sync_runs"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    shop_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("shops.id"))
+    started_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    finished_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    run_by: so.Mapped[str] = so.mapped_column(sa.String(100), default="")  # host:pid
+    requested_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))  # "sync now"
+    pages: so.Mapped[int] = so.mapped_column(default=0)
+    fetched: so.Mapped[int] = so.mapped_column(default=0)
+    created: so.Mapped[int] = so.mapped_column(default=0)
+    updated: so.Mapped[int] = so.mapped_column(default=0)
+    skipped: so.Mapped[int] = so.mapped_column(default=0)
+    retries: so.Mapped[int] = so.mapped_column(default=0)
+    outcome: so.Mapped[str] = so.mapped_column(sa.String(12), default="running")  # running, ok, retry, stopped
+    error: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+
+    __table_args__ = (sa.Index("ix_sync_runs_shop", "shop_id", "id"),)
+
+
+class SyncProblem(db.Model):
+    """A record a run skipped, and why: shown on the sync panel with the platform's id of the record."""
+
+    __tablename__ = "sync_problems"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    run_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("sync_runs.id"))
+    shop_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("shops.id"))
+    kind: so.Mapped[str] = so.mapped_column(sa.String(12))
+    record_id: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    message: so.Mapped[str] = so.mapped_column(sa.String(500))
+    at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (sa.Index("ix_sync_problems_shop", "shop_id", "id"),)
 
 
 # --- the monthly score (考核) -----------------------------------------------------------------------

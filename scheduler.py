@@ -201,7 +201,8 @@ def run_due(now: datetime | None = None, jobs: Iterable[Job] | None = None) -> l
             continue
         finish(db.session.get(JobRun, (job.name, slot)), now)
         db.session.commit()
-        logger.info("job %s slot %s: %s", job.name, slot, result)
+        # A run that did nothing (None) is not worth a line every pass of a short-interval job.
+        logger.log(logging.INFO if result is not None else logging.DEBUG, "job %s slot %s: %s", job.name, slot, result)
         done.append(Ran(job.name, slot, result=result))
     prune(now)
     return done
@@ -218,7 +219,7 @@ def prune(now: datetime) -> int:
     return deleted.rowcount
 
 
-def run_forever(interval: float = 30, stop: threading.Event | None = None) -> None:
+def run_forever(interval: float = 10, stop: threading.Event | None = None) -> None:
     """A pass every ``interval`` seconds until ``stop`` is set; a pass that fails is logged and the next one runs."""
     stop = stop or threading.Event()
     logger.info("scheduler %s: %d jobs (%s), a pass every %ss", who_am_i(), len(JOBS), ", ".join(JOBS), interval)

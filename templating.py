@@ -17,7 +17,7 @@ import timeline
 from models import PLATFORMS, get_setting
 
 DATE_PATTERNS = {"yyyy-MM-dd HH:mm": "%Y-%m-%d %H:%M", "MM-dd HH:mm": "%m-%d %H:%M", "HH:mm": "%H:%M",
-                 "yyyy-MM-dd": "%Y-%m-%d", "MM-dd": "%m-%d"}
+                 "yyyy-MM-dd": "%Y-%m-%d", "MM-dd": "%m-%d", "yyyy-MM-dd HH:mm:ss": "%Y-%m-%d %H:%M:%S", "HH:mm:ss": "%H:%M:%S"}
 
 
 class TranslatedLabels(Mapping):

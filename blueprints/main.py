@@ -92,9 +92,10 @@ def demo_logins():
 
 @bp.cli.command("scheduler")
 @click.option("--once", is_flag=True, help="Run the jobs that are due now, once, and stop (for cron and tests).")
-@click.option("--interval", default=30, show_default=True, type=click.IntRange(1, 3600), help="Seconds between passes.")
+@click.option("--interval", default=10, show_default=True, type=click.IntRange(1, 3600),
+              help="Seconds between passes (a shop's \"sync now\" waits at most this long).")
 def run_scheduler(once, interval):
-    """Run the scheduled jobs (the day's review list, the end-of-day summary, retries) beside the web servers.
+    """Run the scheduled jobs (the day's review list, the end-of-day summary, retries, marketplace sync) beside the web servers.
 
     Every run is claimed in the database, so a scheduler on each app server never runs a job twice.
     """

@@ -546,24 +546,32 @@ def apply_import(plan: ImportPlan, actor: User, rules, now: datetime, *, source:
     """
     if not plan.ready:
         raise PlanNotReady("the plan has refused rows or nothing to do")
-    created, updated = [], []
-    shops = {shop.id: shop for shop in db.session.scalars(sa.select(Shop))}  # once, not a lookup and flush per row
-    for row in plan.rows:
-        if row.action == CREATE:
-            values = new_case_values(row, plan.platform)
-            values["shop"] = shops[values["shop_id"]]
-            case = flow.create_case(values, actor, rules, now, via="import")
-            platform_reports.created(case, actor, rules, now, via="import")
-            created.append(case.id)
-        elif row.action == UPDATE:
-            platform_reports.apply(row.existing, report_of(row), actor, rules, now, via="import")
-            updated.append(row.existing.id)
-    result = ImportResult(created, updated, plan.counts[UNCHANGED])
+    result = apply_rows(plan.rows, plan.platform, actor, rules, now, via="import")
     record(actor, "import", 0, "imported", platform=plan.platform, shop_id=plan.default_shop_id,
-           file=plan.table.filename, rows=len(plan.rows), created=len(created), updated=len(updated),
-           unchanged=result.unchanged, created_ids=created, updated_ids=updated, **(source or {}))
+           file=plan.table.filename, rows=len(plan.rows), created=len(result.created), updated=len(result.updated),
+           unchanged=result.unchanged, created_ids=result.created, updated_ids=result.updated, **(source or {}))
     db.session.flush()
     return result
+
+
+def apply_rows(rows: list[RowPlan], platform: str, actor: User | None, rules, now: datetime, *, via: str) -> ImportResult:
+    """Create and update the cases of planned rows (refused ones are left out) in the current transaction:
+    the import's confirm applies a whole file, sync (sync/runner.py) a page of records."""
+    created, updated, unchanged = [], [], 0
+    shops = {shop.id: shop for shop in db.session.scalars(sa.select(Shop))}  # once, not a lookup and flush per row
+    for row in rows:
+        if row.action == CREATE:
+            values = new_case_values(row, platform)
+            values["shop"] = shops[values["shop_id"]]
+            case = flow.create_case(values, actor, rules, now, via=via)
+            platform_reports.created(case, actor, rules, now, via=via)
+            created.append(case.id)
+        elif row.action == UPDATE:
+            platform_reports.apply(row.existing, report_of(row), actor, rules, now, via=via)
+            updated.append(row.existing.id)
+        elif row.action == UNCHANGED:
+            unchanged += 1
+    return ImportResult(created, updated, unchanged)
 
 
 # --- the template -----------------------------------------------------------------------------

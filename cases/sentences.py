@@ -25,7 +25,8 @@ def created(event, d) -> str:
     return _("Created the case (%(kind)s, %(category)s) from %(via)s.",
              kind=str(CASE_KINDS.get(d.get("kind"), d.get("kind"))),
              category=str(CASE_CATEGORIES.get(d.get("category"), d.get("category"))),
-             via={"import": _("an import"), "demo data": _("demo data")}.get(d.get("via"), _("the form")))
+             via={"import": _("an import"), "sync": _("the platform (sync)"), "demo data": _("demo data")}
+             .get(d.get("via"), _("the form")))
 
 
 def state_changed(event, d) -> str:

@@ -44,7 +44,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 import spreadsheets
-from models import Review, Shop, TimelineEvent, User, db, record
+from models import Review, Shop, TimelineEvent, User, db, event_topic, record
 from reviews import causes, worklist
 from reviews.labels import OTHER_CAUSE, RATING_WORDS
 from spreadsheets import (
@@ -439,20 +439,37 @@ def apply_import(plan: ImportPlan, actor: User | None, now: datetime, *, zone: Z
                  source: dict | None = None) -> ImportResult:
     """Create and update every review of a ready plan in the current transaction; flushes, the caller commits.
 
-    New reviews get their suggested cause (with the shop's corrections), and those whose day's list
-    formed already join it marked late. Each created review gets a timeline event, each updated one
-    the events of its changes, and the import as a whole one event (subject "import").
+    The import as a whole gets one event (subject "import") besides each review's own (``apply_rows``).
     """
     if not plan.ready:
         raise PlanNotReady("the plan has refused rows, a problem, or nothing to do")
-    creating = [row for row in plan.rows if row.action == CREATE]
-    new_reviews = [Review(**new_review_values(row, plan.platform, now)) for row in creating]
+    filename = plan.table.filename
+    result = apply_rows(plan.rows, plan.platform, actor, now, zone=zone, origin={"file": filename})
+    record(actor, "import", 0, "imported", area="reviews", platform=plan.platform, shop_id=plan.default_shop_id,
+           file=filename, rows=len(plan.rows), created=len(result.created), updated=len(result.updated),
+           unchanged=result.unchanged, created_ids=result.created, updated_ids=result.updated, **(source or {}))
+    db.session.flush()
+    return result
+
+
+def apply_rows(rows: list[RowPlan], platform: str, actor: User | None, now: datetime, *, zone: ZoneInfo,
+               origin: dict) -> ImportResult:
+    """Create and update the reviews of planned rows (refused ones are left out); flushes. The import's confirm
+    applies a whole file, sync (sync/runner.py) a page of records; ``origin`` says which in each new review's
+    timeline event ({"file": name} or {"via": "sync"}).
+
+    New reviews get their suggested cause (with the shop's corrections), and those whose day's list
+    formed already join it marked late. Each created review gets a timeline event, each updated one
+    the events of its changes.
+    """
+    creating = [row for row in rows if row.action == CREATE]
+    new_reviews = [Review(**new_review_values(row, platform, now)) for row in creating]
     _suggest_causes([review for review in new_reviews if worklist.goes_on_list(review)])
     db.session.add_all(new_reviews)
     db.session.flush()
 
     updated, relisted = [], []
-    for row in plan.rows:
+    for row in rows:
         if row.action == UPDATE:
             if _apply_changes(row.existing, row.changes, actor, now):
                 relisted.append(row.existing)
@@ -460,20 +477,15 @@ def apply_import(plan: ImportPlan, actor: User | None, now: datetime, *, zone: Z
     _suggest_causes([review for review in relisted if worklist.goes_on_list(review)])
     worklist.place_new(new_reviews + relisted, zone)
 
-    filename = plan.table.filename
     if new_reviews:
         actor_id = actor.id if actor is not None else None
         db.session.execute(sa.insert(TimelineEvent), [
             {"created_at": now, "actor_id": actor_id, "subject_type": "review", "subject_id": review.id,
-             "action": "review_imported", "detail": {"file": filename, "row": row.number}}
+             "action": "review_imported", "detail": {**origin, "row": row.number},
+             "topic": event_topic("review", "review_imported", origin)}
             for review, row in zip(new_reviews, creating, strict=True)])
-    created = [review.id for review in new_reviews]
-    result = ImportResult(created, updated, plan.counts[UNCHANGED])
-    record(actor, "import", 0, "imported", area="reviews", platform=plan.platform, shop_id=plan.default_shop_id,
-           file=filename, rows=len(plan.rows), created=len(created), updated=len(updated), unchanged=result.unchanged,
-           created_ids=created, updated_ids=updated, **(source or {}))
-    db.session.flush()
-    return result
+    unchanged = sum(1 for row in rows if row.action == UNCHANGED)
+    return ImportResult([review.id for review in new_reviews], updated, unchanged)
 
 
 def _apply_changes(review: Review, changes: dict, actor: User | None, now: datetime) -> bool:

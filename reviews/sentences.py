@@ -50,7 +50,8 @@ def summary_sent(event, d) -> str:
 
 
 SENTENCES = {
-    "review_imported": lambda event, d: _("Imported from %(file)s.", file=d.get("file", "")),
+    "review_imported": lambda event, d: (_("Arrived from the platform (sync).") if d.get("via") == "sync"
+                                         else _("Imported from %(file)s.", file=d.get("file", ""))),
     "review_updated": lambda event, d: _("Changed by an import: %(changes)s.", changes=changes_text(d.get("changes", {}))),
     "review_list_formed": lambda event, d: _("The list of %(day)s formed with %(count)s reviews.", day=d.get("day", ""),
                                              count=d.get("count", 0)),

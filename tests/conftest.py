@@ -64,6 +64,7 @@ def base_config(database_url: str) -> dict:
         "LOGIN_RATE_LIMIT": "30 per minute",
         "LINK_RATE_LIMIT": "10000 per minute",  # tests/handoffs/test_links.py sets a low one to see it work
         "FORBID_GET_WRITES": True,  # any view that writes during a GET fails the test that opens it
+        "CREDENTIALS_KEY": "test-credentials-key",
     }
 
 

@@ -1,0 +1,84 @@
+"""Marketplace sync in a real Chromium (#15): a request made on the (fake) platform appears on an open board
+without a reload, with the platform's deadline, within one sync interval plus one poll; the sync panel shows
+the run and its "sync now" works. The app's scheduler runs in a thread as ``make run`` runs it beside gunicorn.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+import scheduler
+from models import db, set_setting, utcnow
+from sync import runner
+from tests.browser.conftest import axe_violations, format_violations, log_in
+from tests.sync.conftest import connect, connection_of, fakes  # noqa: F401  (the fixture)
+
+SYNC_SECONDS = 6   # the shop's interval here (minutes in real use: 5, or 2 in big promotions)
+POLL_SECONDS = 2
+
+
+@pytest.fixture
+def scheduled(app, fakes):  # noqa: F811
+    """The tmall test shop connected to its fake, synced once, and a scheduler passing every second."""
+    with app.app_context():
+        set_setting("sync_minutes", SYNC_SECONDS / 60)
+        set_setting("poll_seconds", POLL_SECONDS)
+        db.session.commit()
+    shop_id = connect(app, fakes, "taobao")
+    stop = threading.Event()
+
+    def pass_every_second():
+        with app.app_context():
+            scheduler.run_forever(interval=1, stop=stop)
+
+    thread = threading.Thread(target=pass_every_second, daemon=True)
+    thread.start()
+    yield fakes.platforms["taobao"], shop_id
+    stop.set()
+    thread.join(10)
+
+
+def test_a_request_made_on_the_platform_appears_on_the_open_board_with_its_deadline(app, live_server, page, scheduled):
+    fake, shop_id = scheduled
+    log_in(page, "lead")
+    page.goto("/cases/")
+    expect(page.locator("#board")).to_be_visible()
+
+    made_at = utcnow()
+    refund = fake.new_after_sale(buyer_nick="同步来的买家")
+    order = str(refund["tid"])
+
+    card = page.locator(".case-card", has_text=order)
+    # one sync interval, one scheduler slot (10 s), one poll, and the machine's noise
+    expect(card).to_be_visible(timeout=(SYNC_SECONDS + 10 + POLL_SECONDS + 12) * 1000)
+    expect(card.locator(".platform-deadline")).to_be_visible()
+    deadline = refund["refund_remind_timeout"]["timeout"]  # "yyyy-MM-dd HH:mm:ss", shop time
+    expect(card.locator(".platform-deadline time")).to_have_text(deadline[5:16])
+    expect(card.locator(".platform-status-waiting_seller")).to_be_visible()
+    assert utcnow() - made_at < timedelta(seconds=SYNC_SECONDS + 10 + POLL_SECONDS + 12)
+
+
+def test_the_sync_panel_shows_the_run_and_sync_now_brings_a_change(app, live_server, page, scheduled):
+    fake, shop_id = scheduled
+    refund = fake.new_after_sale()
+    with app.app_context():  # a long interval: only "sync now" brings the next change in time
+        set_setting("sync_minutes", 60)
+        db.session.commit()
+        connection = connection_of(shop_id)
+        assert runner.claim(connection.id, utcnow(), "test")
+        runner.sync_shop(connection.id, who="test")
+    log_in(page, "lead")
+    page.goto("/sync/")
+    shop = page.locator(f'.sync-shop[data-shop="{shop_id}"]')
+    expect(shop.locator('.sync-counts[data-created="1"]')).to_be_visible()
+    violations = axe_violations(page)
+    assert violations == [], format_violations(violations)
+
+    fake.change_after_sale(refund["refund_id"], status="SUCCESS")
+    shop.get_by_role("button", name="立即同步").click()
+    expect(page.locator("#flash")).to_contain_text("测试天猫店")
+    expect(shop.locator('.sync-counts[data-updated="1"]')).to_be_visible(timeout=30_000)
