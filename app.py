@@ -75,7 +75,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     timeline.register(handoff_sentences.SENTENCES)
     timeline.register(review_sentences.SENTENCES, field_labels=review_sentences.FIELD_LABELS)
     timeline.register(scoring_sentences.SENTENCES)
-    timeline.register(sync_sentences.SENTENCES)
+    timeline.register(sync_sentences.SENTENCES, field_labels=sync_sentences.FIELD_LABELS)
     templating.install(app, select_locale)
     templating.register_labels(app, {**case_labels.TEMPLATE_LABELS, "procedure_text": case_procedures.text_of})
     templating.register_labels(app, compensation_labels.TEMPLATE_LABELS)

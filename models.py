@@ -1131,7 +1131,8 @@ class SyncRun(db.Model):
 
 
 class SyncProblem(db.Model):
-    """A record a run skipped, and why: shown on the sync panel with the platform's id of the record."""
+    """A record a run skipped, and why, or one it took with a note (a status we do not know, a text shortened):
+    shown on the sync panel with the platform's id of the record."""
 
     __tablename__ = "sync_problems"
 
@@ -1141,6 +1142,7 @@ class SyncProblem(db.Model):
     kind: so.Mapped[str] = so.mapped_column(sa.String(12))
     record_id: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
     message: so.Mapped[str] = so.mapped_column(sa.String(500))
+    skipped: so.Mapped[bool] = so.mapped_column(default=True)  # False: the record was taken, with this note
     at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (sa.Index("ix_sync_problems_shop", "shop_id", "id"),)

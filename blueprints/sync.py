@@ -12,9 +12,9 @@ import live
 from blueprints.common import action_answer, first_error, permission_required, render_page
 from demo.sync import FAKE_PLATFORMS_URL, connect_demo_shops
 from forms.base import EmptyForm
-from forms.sync import ConnectionForm
+from forms.sync import ConnectionForm, ScheduleForm
 from live import HeaderCounter
-from models import PLATFORMS, ShopConnection, db, utcnow
+from models import PLATFORMS, ShopConnection, db, get_setting, save_settings, utcnow
 from sync import runner, shops
 from sync.connectors import can_sync
 from sync.fakes.demo import DemoActivity, demo_fakes
@@ -72,7 +72,24 @@ def connection_or_404(shop_id: int) -> ShopConnection:
 @permission_required("manage_shops")
 def connections():
     now = utcnow()
-    return render_page("sync/connections.html", rows=shops.panel_rows(now), now=now)
+    schedule = ScheduleForm(sync_minutes=get_setting("sync_minutes"), sync_promo_minutes=get_setting("sync_promo_minutes"))
+    return render_page("sync/connections.html", rows=shops.panel_rows(now), now=now, schedule=schedule)
+
+
+@bp.route("/shops/schedule", methods=["POST"])
+@permission_required("manage_shops")
+def schedule():
+    form = ScheduleForm()
+    if not form.validate_on_submit():
+        flash(first_error(form), "error")
+        return redirect(url_for("sync.connections"))
+    now = utcnow()
+    save_settings({"sync_minutes": form.sync_minutes.data, "sync_promo_minutes": form.sync_promo_minutes.data},
+                  current_user)
+    shops.reschedule(now, runner.interval())
+    db.session.commit()
+    flash(_("Saved: each shop's next sync follows the new interval."), "success")
+    return redirect(url_for("sync.connections"))
 
 
 def _values(form: ConnectionForm) -> dict:

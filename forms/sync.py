@@ -80,3 +80,15 @@ class ConnectionForm(FlaskForm):
 
 def connected_shop_ids() -> set[int]:
     return set(db.session.scalars(sa.select(ShopConnection.shop_id)))
+
+
+class ScheduleForm(FlaskForm):
+    """How often every connected shop is synced."""
+
+    sync_minutes = IntegerField(_l("Sync every (minutes)"), validators=[InputRequired(), NumberRange(min=1, max=60)])
+    sync_promo_minutes = IntegerField(_l("In big-promotion mode, every (minutes)"),
+                                      validators=[InputRequired(), NumberRange(min=1, max=60)])
+
+    def validate_sync_promo_minutes(self, field):
+        if field.data and self.sync_minutes.data and field.data > self.sync_minutes.data:
+            raise ValidationError(_l("Big promotions sync at least as often as usual."))

@@ -235,10 +235,11 @@ class _Session:
 
     # --- one page --------------------------------------------------------------------------------------
 
-    def problem(self, kind: str, record_id: str, message) -> None:
-        self.run.skipped += 1
+    def problem(self, kind: str, record_id: str, message, *, skipped: bool = True) -> None:
+        """Log a record on the panel: skipped (the default), or taken with a note."""
+        self.run.skipped += skipped
         db.session.add(SyncProblem(run_id=self.run.id, shop_id=self.shop.id, kind=kind, record_id=str(record_id)[:64],
-                                   message=str(message)[:500], at=self.clock()))
+                                   message=str(message)[:500], skipped=skipped, at=self.clock()))
 
     def readable(self, connector: Connector, kind: str, records: list[dict]) -> list[tuple[str, dict]]:
         """(record id, our fields) of each record that can be read; the others are logged and skipped."""
@@ -288,6 +289,8 @@ class _Session:
                 self.problem(kind, record_id, "；".join(map(str, row.reasons)))
             elif row.action in (CREATE, UPDATE):
                 todo.append((record_id, row))
+                for note in row.notes:  # a status we do not know is kept as written and moves nothing: say so
+                    self.problem(kind, record_id, note, skipped=False)
         if not todo:
             return
         try:

@@ -1,6 +1,7 @@
 """The timeline's sentences for a shop's connection and its sync runs (subject "shop")."""
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from sync.labels import OUTCOMES
 
@@ -17,6 +18,8 @@ def synced(event, d) -> str:
 def connection_changed(event, d) -> str:
     return _("Changed the connection: %(fields)s.", fields="、".join(d.get("fields", [])))
 
+
+FIELD_LABELS = {"sync_minutes": _l("Sync every (minutes)"), "sync_promo_minutes": _l("In big-promotion mode, every (minutes)")}
 
 SENTENCES = {
     "shop_connected": lambda event, d: _("Connected the shop to its platform."),

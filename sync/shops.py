@@ -72,6 +72,12 @@ def change(connection: ShopConnection, shop_name: str, values: dict, secrets: di
     return changed
 
 
+def reschedule(now: datetime, interval: timedelta) -> None:
+    """After the interval changed: no shop waits longer than one new interval for its next run."""
+    db.session.execute(sa.update(ShopConnection).where(ShopConnection.next_run_at > now + interval)
+                       .values(next_run_at=now + interval).execution_options(synchronize_session=False))
+
+
 def health(connection: ShopConnection, now: datetime) -> str:
     """One word for the shop's sync (sync.labels.HEALTH)."""
     if not can_sync(connection.shop.platform):

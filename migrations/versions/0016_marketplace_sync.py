@@ -85,6 +85,7 @@ def upgrade():
     sa.Column('kind', sa.String(length=12), nullable=False),
     sa.Column('record_id', sa.String(length=64), nullable=False),
     sa.Column('message', sa.String(length=500), nullable=False),
+    sa.Column('skipped', sa.Boolean(), nullable=False),
     sa.Column('at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['sync_runs.id'], name=op.f('fk_sync_problems_run_id_sync_runs')),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_sync_problems_shop_id_shops')),

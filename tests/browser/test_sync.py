@@ -82,3 +82,44 @@ def test_the_sync_panel_shows_the_run_and_sync_now_brings_a_change(app, live_ser
     shop.get_by_role("button", name="立即同步").click()
     expect(page.locator("#flash")).to_contain_text("测试天猫店")
     expect(shop.locator('.sync-counts[data-updated="1"]')).to_be_visible(timeout=30_000)
+
+
+def test_an_admin_connects_a_shop_and_its_first_sync_arrives(app, live_server, page, fakes):  # noqa: F811
+    jd = fakes.platforms["jd"]
+    service = jd.new_after_sale()
+    stop = threading.Event()
+
+    def pass_every_second():
+        with app.app_context():
+            scheduler.run_forever(interval=1, stop=stop)
+
+    thread = threading.Thread(target=pass_every_second, daemon=True)
+    thread.start()
+    try:
+        log_in(page, "admin")
+        page.goto("/sync/shops/new")
+        violations = axe_violations(page)
+        assert violations == [], format_violations(violations)
+        page.get_by_label("店铺名称").fill("测试京东店")
+        page.get_by_label("平台", exact=True).select_option("jd_pop")
+        page.get_by_label("平台上的店铺名或编号").fill(jd.shop_ref)
+        page.get_by_label("App Key").fill(jd.app_key)
+        page.get_by_label("App Secret").fill(jd.app_secret)
+        page.get_by_label("授权令牌（session / access_token）").fill(jd.access_token)
+        page.get_by_label("接口地址").fill(fakes.api_url("jd"))
+        page.get_by_role("button", name="保存").click()
+        expect(page.locator("#flash")).to_contain_text("测试京东店")
+        row = page.locator("tr", has_text="测试京东店")
+        expect(row.locator('[data-health="ok"]')).to_be_visible()
+        assert jd.app_secret not in page.content()
+        violations = axe_violations(page)
+        assert violations == [], format_violations(violations)
+
+        page.goto("/sync/")
+        shop = page.locator(".sync-shop", has_text="测试京东店")
+        expect(shop.locator('.sync-counts[data-created="1"]')).to_be_visible(timeout=30_000)
+        page.goto("/cases/list")
+        expect(page.get_by_text(str(service["orderId"]))).to_be_visible()
+    finally:
+        stop.set()
+        thread.join(10)

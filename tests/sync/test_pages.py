@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from markupsafe import escape
 
-from models import Shop, ShopConnection, SyncProblem, TimelineEvent, db, utcnow
+from models import Shop, ShopConnection, SyncProblem, TimelineEvent, db, get_setting, utcnow
 from sync.credentials import unseal
 from tests.conftest import TEST_PASSWORD, in_english
 from tests.sync.conftest import connect, connection_of
@@ -452,3 +452,27 @@ def test_renaming_a_connection_onto_another_shops_name_is_refused(app, login_as)
 def _shop_name(app, shop_id: int) -> str:
     with app.app_context():
         return db.session.get(Shop, shop_id).name
+
+
+def test_an_admin_sets_how_often_shops_sync_and_no_shop_waits_longer(app, fakes, login_as):
+    shop_id = connect(app, fakes, "taobao")
+    with app.app_context():
+        connection = connection_of(shop_id)
+        connection.next_run_at = utcnow() + timedelta(minutes=5)
+        db.session.commit()
+    client = login_as("admin")
+
+    refused = client.post_form("/sync/shops/schedule", {"sync_minutes": "3", "sync_promo_minutes": "5"})
+    assert refused.status_code == 302
+    with app.app_context():
+        assert get_setting("sync_minutes") == 5  # a promotion interval longer than the usual one changes nothing
+
+    client.post_form("/sync/shops/schedule", {"sync_minutes": "2", "sync_promo_minutes": "1"})
+
+    with app.app_context():
+        assert (get_setting("sync_minutes"), get_setting("sync_promo_minutes")) == (2, 1)
+        assert connection_of(shop_id).next_run_at <= utcnow() + timedelta(minutes=2)
+        event = db.session.scalars(sa.select(TimelineEvent).where(TimelineEvent.subject_type == "settings")).all()[-1]
+        assert event.detail["changes"]["sync_minutes"] == [5, 2]
+    client.post_form("/auth/logout", {})
+    assert login_as("lead").post_form("/sync/shops/schedule", {"sync_minutes": "9", "sync_promo_minutes": "1"}).status_code == 403

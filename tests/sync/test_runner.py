@@ -208,8 +208,11 @@ def test_bad_records_are_skipped_with_their_id_and_the_rest_of_the_page_lands(ap
 
     assert done.outcome == "ok"
     with app.app_context():
-        problems = {problem.record_id: problem.message for problem in db.session.scalars(sa.select(SyncProblem))}
+        logged = db.session.scalars(sa.select(SyncProblem)).all()
+        problems = {problem.record_id: problem.message for problem in logged if problem.skipped}
         assert set(problems) == {text_amount["refund_id"], no_status["refund_id"], other_shop["refund_id"]}
+        notes = {problem.record_id: problem.message for problem in logged if not problem.skipped}
+        assert list(notes) == [unknown_status["refund_id"]] and "WAIT_SOMETHING_NEW" in notes[unknown_status["refund_id"]]
         assert "别人家的店" in problems[other_shop["refund_id"]]
         assert case_of(good["refund_id"]) is not None
         kept = case_of(unknown_status["refund_id"])  # a status we do not know is kept as written, moving nothing
