@@ -27,7 +27,7 @@ run: setup migrate
 	$(FLASK) sync fake-platforms --port $(FAKE_PLATFORMS_PORT) & fakes=$$!; \
 	$(FLASK) scheduler & scheduler=$$!; \
 	trap 'kill $$scheduler $$fakes 2>/dev/null; wait $$scheduler $$fakes 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/gunicorn --workers $(WORKERS) --worker-class gthread --threads 4 --bind $(HOST):$(PORT) --access-logfile - --logger-class live.QuietPollLogger --timeout 120 app:app
+	BIND=$(HOST):$(PORT) WEB_CONCURRENCY=$(WORKERS) $(BIN)/gunicorn -c deploy/gunicorn.conf.py app:app
 
 test: test-setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -51,11 +51,15 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	@touch $@
 
-# Browser tests drive Debian's Chromium (Playwright cannot download its own here).
+# Browser tests drive Debian's Chromium (Playwright cannot download its own here); the shared rate-limit tests
+# start a real Redis server (tests/auth/test_shared_limits.py).
 system-packages:
-	@if [ -z "$(CHROMIUM)" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "Install Chromium first: sudo apt-get install chromium" >&2; exit 1; fi; fi
+	@missing=""; \
+	[ -n "$(CHROMIUM)" ] || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "Install first: sudo apt-get install$$missing" >&2; exit 1; fi; fi
 
 translations: $(MO_FILES)
 

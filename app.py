@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 import config
@@ -46,6 +47,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.from_mapping(test_config)
     app.config["SHOP_TZ"] = ZoneInfo(app.config["SHOP_TIMEZONE"])
+    if app.config.get("TRUSTED_PROXIES"):
+        # Behind nginx: the client's address (for the rate limits and the logs), scheme and host as the proxy saw them.
+        proxies = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         # A server may drop idle connections; test each one as it leaves the pool. (SQLite has no server.)
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {"pool_pre_ping": True, **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}

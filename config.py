@@ -53,9 +53,15 @@ def settings_from_environment(instance_path: str) -> dict:
         "CREDENTIALS_KEY": env.get("CREDENTIALS_KEY") or load_or_create_secret_key(instance_path, "credentials_key"),
         "SHOP_TIMEZONE": env.get("SHOP_TIMEZONE", "Asia/Shanghai"),
         "BABEL_DEFAULT_LOCALE": env.get("DEFAULT_LOCALE", "zh"),
-        # Limits live in one process per worker unless a shared store is named,
-        # e.g. RATELIMIT_STORAGE_URI=redis://127.0.0.1:6379 for several workers.
-        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # Rate limits are counted once for the whole deployment: in Redis when REDIS_URL is set, otherwise in the
+        # database every worker and server shares (extensions.DatabaseStorage). RATELIMIT_STORAGE_URI overrides both.
+        "REDIS_URL": env.get("REDIS_URL", ""),
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI") or env.get("REDIS_URL") or "database://",
+        # With Redis away, count in each worker's memory for a while rather than refuse every login.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": bool(env.get("REDIS_URL")),
+        # How many proxies (nginx …) stand in front of the app: their X-Forwarded-For/-Proto/-Host are then
+        # believed, so limits count the real client's address. 0: nothing is believed (the app faces clients).
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0") or 0),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
         # Outside parties' secret links: a person opens a few pages; a guesser needs billions of tries.
         "LINK_RATE_LIMIT": env.get("LINK_RATE_LIMIT", "30 per minute"),

@@ -1056,6 +1056,18 @@ class JobRun(db.Model):
     error: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
 
 
+# --- rate limits shared by every worker and server (extensions.DatabaseStorage) -------------------------
+
+class RateLimit(db.Model):
+    """One fixed window of one limit for one client (Flask-Limiter's key): how many hits, until when."""
+
+    __tablename__ = "rate_limits"
+
+    key: so.Mapped[str] = so.mapped_column(sa.String(255), primary_key=True)
+    hits: so.Mapped[int] = so.mapped_column(default=0)
+    expires_at: so.Mapped[float] = so.mapped_column(sa.Float, index=True)  # epoch seconds, as the limits library counts
+
+
 # --- marketplace sync (sync/) ---------------------------------------------------------------------------
 
 class ShopConnection(db.Model):

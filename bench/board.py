@@ -54,9 +54,10 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 BIN = ROOT / ".venv" / "bin"
 # `make run`'s server (see the Makefile): gunicorn, 2 workers, gthread with 4 threads, access log on.
-SERVER_ARGS = ["--workers", "2", "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-",
-               "--logger-class", "live.QuietPollLogger", "--timeout", "120"]
-SERVER_LABEL = "gunicorn --workers 2 --worker-class gthread --threads 4 (as make run)"
+SERVER_ARGS = ["--worker-class", "gthread", "--access-logfile", "-", "--logger-class", "live.QuietPollLogger",
+               "--timeout", "120"]
+WORKERS, THREADS = 2, 4  # as make run; --workers/--threads compare others (one worker with threads, say)
+SERVER_LABEL = "gunicorn --workers {workers} --worker-class gthread --threads {threads}"
 LOGIN = ("lead", "demo1234")
 HX = {"HX-Request": "true"}
 TARGETS = {"poll_to_bare_min": 0.9, "board_p95_max_ms": 10.0, "board_rerender_p95_max_ms": 20.0,
@@ -77,10 +78,14 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4, help="client processes, one keep-alive connection each (default 4)")
     parser.add_argument("--seed", type=int, default=7, help="demo data seed (default 7, as make run)")
     parser.add_argument("--fresh", action="store_true", help="generate the data again instead of using the cache")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, as make run)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (default 4, as make run)")
     parser.add_argument("--profile", action="store_true", help="also profile one board partial render in-process")
     args = parser.parse_args()
     if not 1 <= args.clients <= 16 or not 1 <= args.seconds <= 300:
         parser.error("--clients 1..16, --seconds 1..300")
+    global WORKERS, THREADS  # noqa: PLW0603 - the server's shape, set once from the command line
+    WORKERS, THREADS = args.workers, args.threads
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the finally blocks run
     workdir = Path(tempfile.mkdtemp(prefix="board-bench-"))
@@ -209,10 +214,16 @@ def _die_with_parent():  # pragma: no cover - runs in the child between fork and
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def server_label() -> str:
+    label = SERVER_LABEL.format(workers=WORKERS, threads=THREADS)
+    return label + (" (as make run)" if (WORKERS, THREADS) == (2, 4) else "")
+
+
 def start_server(database: Path, port: int, workdir: Path) -> subprocess.Popen:
     log = open(workdir / "server.log", "wb")
     server = subprocess.Popen(
-        [str(BIN / "gunicorn"), *SERVER_ARGS, "--bind", f"127.0.0.1:{port}", "app:app"],
+        [str(BIN / "gunicorn"), *SERVER_ARGS, "--workers", str(WORKERS), "--threads", str(THREADS),
+         "--bind", f"127.0.0.1:{port}", "app:app"],
         cwd=ROOT, env=server_env(database, workdir), stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True, preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
@@ -452,7 +463,7 @@ def report(args, data: dict, bare_path: str, stand_in: bool, results: dict) -> N
     else:
         origin = f"generated now: flask demo-data took {data['demo_seconds']} s"
     print(f"Board benchmark: {data['cases']:,} cases ({data['open_cases']:,} open), SQLite; demo data {origin}")
-    print(f"Server: {SERVER_LABEL}, 127.0.0.1; load: {args.clients} client processes with keep-alive, "
+    print(f"Server: {server_label()}, 127.0.0.1; load: {args.clients} client processes with keep-alive, "
           f"2 rounds x {args.seconds / 2:g} s per kind after a 1 s warm-up; logged in as {LOGIN[0]}")
     print(f"Between two board requests a client changes {CHANGED_PER_REQUEST} of the cards it was shown "
           "(every card, in the re-render run), outside the measured time")
@@ -485,7 +496,7 @@ def report(args, data: dict, bare_path: str, stand_in: bool, results: dict) -> N
           f"below {loaded_floor} ms (queueing on 2 cores)")
     summary = {
         "cases": data["cases"], "open_cases": data["open_cases"], "data": data["cache"],
-        "demo_data_seconds": data["demo_seconds"], "server": SERVER_LABEL, "clients": args.clients,
+        "demo_data_seconds": data["demo_seconds"], "server": server_label(), "clients": args.clients,
         "seconds_per_kind": args.seconds, "bare_path": bare_path, "bare_is_stand_in": stand_in,
         "changed_per_request": CHANGED_PER_REQUEST,
         "bare": bare, "poll": poll, "board": board, "board_1_client": single, "board_rerender": rerender,

@@ -28,6 +28,20 @@ def ping():
     return "ok", 200, {"Content-Type": "text/plain; charset=utf-8"}
 
 
+@bp.route("/health")
+def health():
+    """For the proxy in front of several app servers: 200 when this server reaches its database, else 503 (the
+    proxy then sends clients to the others). No login, nothing written, nothing about the data told."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        return {"status": "database unavailable"}, 503, {"Cache-Control": "no-store"}
+    finally:
+        db.session.remove()
+    return {"status": "ok"}, 200, {"Cache-Control": "no-store"}
+
+
 @bp.route("/")
 @permission_required("use_workspace")
 def index():

@@ -94,7 +94,7 @@ def schedule():
 
 def _values(form: ConnectionForm) -> dict:
     expires = form.token_expires_at.data
-    zone = live_zone()
+    zone = shop_zone()
     return {"shop_ref": form.shop_ref.data.strip(), "app_key": form.app_key.data.strip(),
             "token_expires_at": expires.replace(tzinfo=zone) if expires else None,
             "api_url": (form.api_url.data or "").strip(), "first_sync_days": form.first_sync_days.data,
@@ -105,7 +105,7 @@ def _secrets(form: ConnectionForm) -> dict:
     return {"app_secret": (form.app_secret.data or "").strip(), "access_token": (form.access_token.data or "").strip()}
 
 
-def live_zone():
+def shop_zone():
     return current_app.config["SHOP_TZ"]
 
 
@@ -134,7 +134,7 @@ def edit(shop_id):
         for name in shops.PLAIN_FIELDS:
             getattr(form, name).data = getattr(connection, name)
         if connection.token_expires_at is not None:
-            form.token_expires_at.data = connection.token_expires_at.astimezone(live_zone()).replace(tzinfo=None)
+            form.token_expires_at.data = connection.token_expires_at.astimezone(shop_zone()).replace(tzinfo=None)
         form.version.data = str(connection.version)
     elif form.validate_on_submit():
         if form.version.data != str(connection.version):

@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SKIPPED = {".venv", "tests", "migrations", "bench", "translations", "static", "templates", "instance", "node_modules"}
+SKIPPED = {".venv", "tests", "migrations", "bench", "deploy", "translations", "static", "templates", "instance", "node_modules"}
 AREAS = {"cases", "compensation", "reviews", "handoffs", "scoring", "sync"}
 TOP_LEVEL_ALLOWED = {"app", "models", "config", "extensions", "live", "timeline", "templating", "spreadsheets", "notify",
                      "scheduler", "charts"}

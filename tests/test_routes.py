@@ -13,7 +13,7 @@ import pytest
 from app import create_app
 from models import PERMISSIONS, ROLES, Setting, db
 
-PUBLIC_ENDPOINTS = {"static", "auth.login", "main.ping"}
+PUBLIC_ENDPOINTS = {"static", "auth.login", "main.ping", "main.health"}
 STATE_CHANGING = {"POST", "PUT", "PATCH", "DELETE"}
 
 

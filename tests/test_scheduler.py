@@ -75,10 +75,12 @@ def test_an_interval_job_is_due_once_per_period():
 def test_nothing_daily_runs_before_its_time_and_both_run_after(app):
     with app.app_context():
         early = scheduler.run_due(at(TODAY, 9, 59))
-        assert sorted(ran.job for ran in early) == ["reviews.retry_deliveries", "scoring.monthly_report", "sync.shops"]
+        assert sorted(ran.job for ran in early) == ["limits.prune", "reviews.retry_deliveries", "scoring.monthly_report",
+                                                    "sync.shops"]
         ran = scheduler.run_due(at(TODAY, 18))  # the scheduler came up late: the list and the summary both go
-        assert [item.job for item in ran] == ["reviews.form_list", "reviews.summary", "reviews.retry_deliveries", "sync.shops"]
-        assert ran[0].result == {"day": "2026-11-30", "formed": True, "count": 0}
+        assert [item.job for item in ran] == ["limits.prune", "reviews.form_list", "reviews.summary", "reviews.retry_deliveries",
+                                             "sync.shops"]
+        assert ran[1].result == {"day": "2026-11-30", "formed": True, "count": 0}
         assert db.session.get(ReviewDay, TODAY) is not None
         assert scheduler.run_due(at(TODAY, 18)) == []  # every slot of this moment is claimed
         assert all(run.finished_at is not None and run.error == "" for run in runs().values())
@@ -110,8 +112,8 @@ def test_two_schedulers_on_one_database_send_the_summary_once(app, mailbox, robo
         thread.join(timeout=60)
     assert failures == []
     ran = [item.job for items in made.values() for item in items]
-    assert sorted(ran) == ["reviews.form_list", "reviews.retry_deliveries", "reviews.summary", "scoring.monthly_report",
-                           "sync.shops"]  # each by one server
+    assert sorted(ran) == ["limits.prune", "reviews.form_list", "reviews.retry_deliveries", "reviews.summary",
+                           "scoring.monthly_report", "sync.shops"]  # each by one server
     assert all(item.error == "" for items in made.values() for item in items)
 
     with app.app_context():
@@ -206,7 +208,8 @@ def test_a_bad_time_setting_skips_that_job_only(app):
         set_setting("review_list_time", "ten o'clock")
         db.session.commit()
         ran = [item.job for item in scheduler.run_due(at(TODAY, 18))]
-    assert sorted(ran) == ["reviews.retry_deliveries", "reviews.summary", "scoring.monthly_report", "sync.shops"]
+    assert sorted(ran) == ["limits.prune", "reviews.retry_deliveries", "reviews.summary", "scoring.monthly_report",
+                           "sync.shops"]
 
 
 def test_old_interval_runs_are_pruned(app):
@@ -254,7 +257,7 @@ def test_the_command_runs_one_pass(make_app, mailbox):
     assert "reviews.form_list" in result.output and "reviews.summary" in result.output
     with app.app_context():
         assert {job for job, _slot in runs()} == {"reviews.form_list", "reviews.summary", "reviews.retry_deliveries",
-                                                  "scoring.monthly_report", "sync.shops"}
+                                                  "scoring.monthly_report", "sync.shops", "limits.prune"}
         assert db.session.get(ReviewDay, moment.date()) is not None
     again = app.test_cli_runner().invoke(args=["scheduler", "--once"])
     assert again.exit_code == 0 and "reviews.summary" not in again.output
