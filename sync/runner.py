@@ -35,6 +35,7 @@ from datetime import datetime, timedelta, tzinfo
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 
 import spreadsheets
 from cases import importing as case_import
@@ -147,7 +148,7 @@ def sync_shop(connection_id: int, now: datetime | None = None, *, who: str | Non
         connection.next_run_at = now + interval()
     except (PermanentError, SealError) as error:
         db.session.rollback()
-        message = error.message if isinstance(error, PermanentError) else str(error)
+        message = said(error)
         run.outcome, run.error = "stopped", message[:500]
         connection.state, connection.stop_reason = "stopped", message[:500]
         connection.token_refused = isinstance(error, PermanentError) and error.token
@@ -156,7 +157,7 @@ def sync_shop(connection_id: int, now: datetime | None = None, *, who: str | Non
         db.session.rollback()
         if not isinstance(error, ConnectorError):
             logger.exception("sync of shop %s failed", connection.shop_id)
-        message = error.message if isinstance(error, ConnectorError) else f"{type(error).__name__}: {error}"
+        message = said(error)
         run.outcome, run.error = "retry", message[:500]
         connection.failures += 1
         connection.next_run_at = now + min(interval() * 2 ** connection.failures, LONGEST_BACKOFF)
@@ -172,6 +173,24 @@ def sync_shop(connection_id: int, now: datetime | None = None, *, who: str | Non
     logger.info("sync of shop %s: %s, %d pages, %d created, %d updated, %d skipped", connection.shop_id,
                 run.outcome, run.pages, run.created, run.updated, run.skipped)
     return run
+
+
+def said(error: Exception) -> str:
+    """What the panel says of an error, in the shop's language; the connector's own words (the platform's code
+    and message, in English or the platform's Chinese) follow as the detail."""
+    if isinstance(error, PermanentError) and error.token:
+        return _("The platform refused the shop's authorisation: authorise the app again on the platform and "
+                 "enter the new token on the shops page. (%(detail)s)", detail=error.message)
+    if isinstance(error, PermanentError):
+        return _("The platform refused the call; the sync of this shop stopped until an admin checks its "
+                 "connection. (%(detail)s)", detail=error.message)
+    if isinstance(error, SealError):
+        return _("The shop's secrets cannot be opened: the encryption key changed. Enter the app secret and the "
+                 "token again on the shops page.")
+    if isinstance(error, TransientError):
+        return _("The platform is busy or did not answer; the sync tries again later. (%(detail)s)",
+                 detail=error.message)
+    return _("The sync failed and tries again later. (%(detail)s)", detail=f"{type(error).__name__}: {error}")
 
 
 def prune(shop_id: int, now: datetime) -> None:
@@ -250,18 +269,19 @@ class _Session:
                 owner = connector.shop_of(kind, record_)
                 fields = connector.row(kind, record_) if record_id else None
             except BadRecord as error:
-                self.problem(kind, error.record_id, error.message)
+                self.problem(kind, error.record_id, _("The record cannot be read: %(detail)s", detail=error.message))
                 continue
             except Exception as error:  # noqa: BLE001 - a record shaped like nothing the definition shows
-                self.problem(kind, "", f"the record could not be read ({type(error).__name__}: {error})")
+                self.problem(kind, "", _("The record cannot be read: %(detail)s",
+                                         detail=f"{type(error).__name__}: {error}"))
                 continue
             if not record_id:
-                self.problem(kind, "", "the record has no id")
+                self.problem(kind, "", _("The record has no id."))
             elif record_id in seen:
-                self.problem(kind, record_id, "the record came twice in one page: the first was used")
+                self.problem(kind, record_id, _("The record came twice in one page: the first was used."))
             elif owner is not None and str(owner) != self.connection.shop_ref:
-                self.problem(kind, record_id, f"the record belongs to the platform's shop {owner}, "
-                                              f"not to this shop ({self.connection.shop_ref})")
+                self.problem(kind, record_id, _("The record belongs to the platform's shop %(owner)s, not to this "
+                                                "shop (%(ours)s).", owner=owner, ours=self.connection.shop_ref))
             else:
                 seen.add(record_id)
                 rows.append((record_id, fields))

@@ -22,13 +22,8 @@ POLL_SECONDS = 2
 
 
 @pytest.fixture
-def scheduled(app, fakes):  # noqa: F811
-    """The tmall test shop connected to its fake, synced once, and a scheduler passing every second."""
-    with app.app_context():
-        set_setting("sync_minutes", SYNC_SECONDS / 60)
-        set_setting("poll_seconds", POLL_SECONDS)
-        db.session.commit()
-    shop_id = connect(app, fakes, "taobao")
+def scheduler_running(app):
+    """The app's scheduler in a thread, a pass every second, as `make run` runs it beside the web server."""
     stop = threading.Event()
 
     def pass_every_second():
@@ -37,9 +32,20 @@ def scheduled(app, fakes):  # noqa: F811
 
     thread = threading.Thread(target=pass_every_second, daemon=True)
     thread.start()
-    yield fakes.platforms["taobao"], shop_id
+    yield
     stop.set()
     thread.join(10)
+
+
+@pytest.fixture
+def scheduled(app, fakes, scheduler_running):  # noqa: F811
+    """The tmall test shop connected to its fake, with a short interval and a fast poll."""
+    with app.app_context():
+        set_setting("sync_minutes", SYNC_SECONDS / 60)
+        set_setting("poll_seconds", POLL_SECONDS)
+        db.session.commit()
+    shop_id = connect(app, fakes, "taobao")
+    return fakes.platforms["taobao"], shop_id
 
 
 def test_a_request_made_on_the_platform_appears_on_the_open_board_with_its_deadline(app, live_server, page, scheduled):
@@ -84,42 +90,32 @@ def test_the_sync_panel_shows_the_run_and_sync_now_brings_a_change(app, live_ser
     expect(shop.locator('.sync-counts[data-updated="1"]')).to_be_visible(timeout=30_000)
 
 
-def test_an_admin_connects_a_shop_and_its_first_sync_arrives(app, live_server, page, fakes):  # noqa: F811
+def test_an_admin_connects_a_shop_and_its_first_sync_arrives(app, live_server, page, fakes,  # noqa: F811
+                                                              scheduler_running):
     jd = fakes.platforms["jd"]
     service = jd.new_after_sale()
-    stop = threading.Event()
+    log_in(page, "admin")
+    page.goto("/sync/shops/new")
+    violations = axe_violations(page)
+    assert violations == [], format_violations(violations)
+    page.get_by_label("店铺名称").fill("测试京东店")
+    page.get_by_label("平台", exact=True).select_option("jd_pop")
+    page.get_by_label("平台上的店铺名或编号").fill(jd.shop_ref)
+    page.get_by_label("App Key").fill(jd.app_key)
+    page.get_by_label("App Secret").fill(jd.app_secret)
+    page.get_by_label("授权令牌（session / access_token）").fill(jd.access_token)
+    page.get_by_label("接口地址").fill(fakes.api_url("jd"))
+    page.get_by_role("button", name="保存").click()
+    expect(page.locator("#flash")).to_contain_text("测试京东店")
+    row = page.locator("tr", has_text="测试京东店")
+    expect(row.locator('[data-health="ok"]')).to_be_visible()
+    expect(page).to_have_title("店铺接入 · 售后工作台")
+    assert jd.app_secret not in page.content()
+    violations = axe_violations(page)
+    assert violations == [], format_violations(violations)
 
-    def pass_every_second():
-        with app.app_context():
-            scheduler.run_forever(interval=1, stop=stop)
-
-    thread = threading.Thread(target=pass_every_second, daemon=True)
-    thread.start()
-    try:
-        log_in(page, "admin")
-        page.goto("/sync/shops/new")
-        violations = axe_violations(page)
-        assert violations == [], format_violations(violations)
-        page.get_by_label("店铺名称").fill("测试京东店")
-        page.get_by_label("平台", exact=True).select_option("jd_pop")
-        page.get_by_label("平台上的店铺名或编号").fill(jd.shop_ref)
-        page.get_by_label("App Key").fill(jd.app_key)
-        page.get_by_label("App Secret").fill(jd.app_secret)
-        page.get_by_label("授权令牌（session / access_token）").fill(jd.access_token)
-        page.get_by_label("接口地址").fill(fakes.api_url("jd"))
-        page.get_by_role("button", name="保存").click()
-        expect(page.locator("#flash")).to_contain_text("测试京东店")
-        row = page.locator("tr", has_text="测试京东店")
-        expect(row.locator('[data-health="ok"]')).to_be_visible()
-        assert jd.app_secret not in page.content()
-        violations = axe_violations(page)
-        assert violations == [], format_violations(violations)
-
-        page.goto("/sync/")
-        shop = page.locator(".sync-shop", has_text="测试京东店")
-        expect(shop.locator('.sync-counts[data-created="1"]')).to_be_visible(timeout=30_000)
-        page.goto("/cases/list")
-        expect(page.get_by_text(str(service["orderId"]))).to_be_visible()
-    finally:
-        stop.set()
-        thread.join(10)
+    page.goto("/sync/")
+    shop = page.locator(".sync-shop", has_text="测试京东店")
+    expect(shop.locator('.sync-counts[data-created="1"]')).to_be_visible(timeout=30_000)
+    page.goto("/cases/list")
+    expect(page.get_by_text(str(service["orderId"]))).to_be_visible()

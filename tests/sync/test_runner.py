@@ -180,6 +180,7 @@ def test_a_refused_token_stops_the_shop_and_says_so_until_an_admin_enters_a_new_
     with app.app_context():
         connection = connection_of(shop_id)
         assert connection.state == "stopped" and connection.token_refused
+        assert connection.stop_reason.startswith("平台拒绝了店铺授权")  # what to do, in the shop's language
         assert runner.due_shops(utcnow() + timedelta(hours=2)) == []
         assert db.session.scalar(sa.select(sa.func.count()).select_from(Case).where(Case.platform_case_id.is_not(None))) == 0
     client = login_as("lead")
