@@ -261,8 +261,9 @@ class _Session:
                                    message=str(message)[:500], skipped=skipped, at=self.clock()))
 
     def readable(self, connector: Connector, kind: str, records: list[dict]) -> list[tuple[str, dict]]:
-        """(record id, our fields) of each record that can be read; the others are logged and skipped."""
-        rows, seen = [], set()
+        """(record id, our fields) of each record that can be read; the others are logged and skipped. A record
+        met twice in one page is the importers' repeated key: their plan refuses the later one."""
+        rows = []
         for record_ in records:
             try:
                 record_id = str(connector.record_id(kind, record_) or "")
@@ -277,13 +278,10 @@ class _Session:
                 continue
             if not record_id:
                 self.problem(kind, "", _("The record has no id."))
-            elif record_id in seen:
-                self.problem(kind, record_id, _("The record came twice in one page: the first was used."))
             elif owner is not None and str(owner) != self.connection.shop_ref:
                 self.problem(kind, record_id, _("The record belongs to the platform's shop %(owner)s, not to this "
                                                 "shop (%(ours)s).", owner=owner, ours=self.connection.shop_ref))
             else:
-                seen.add(record_id)
                 rows.append((record_id, fields))
         return rows
 

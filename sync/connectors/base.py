@@ -16,11 +16,16 @@ keeps no state between calls and writes nothing: sync/runner.py owns cursors, re
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 import requests
 
 KINDS = ("cases", "reviews")
+# All three platforms write times as "yyyy-MM-dd HH:mm:ss" in China time (GMT+8), in requests and in records.
+CHINA = ZoneInfo("Asia/Shanghai")
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 TIMEOUT = 20  # seconds for one API call; the platforms answer in well under one
 
 
@@ -129,3 +134,31 @@ class Connector:
                                  retry_after=float(retry) if retry and retry.isdigit() else None)
         if response.status_code >= 400:
             raise PermanentError(f"HTTP {response.status_code}", code=str(response.status_code))
+
+
+# --- values as the platforms write them, or the record's fault -------------------------------------------------
+
+def china_time(moment: datetime) -> str:
+    """An aware moment as the platforms write it: China time, whole seconds."""
+    return moment.astimezone(CHINA).strftime(TIME_FORMAT)
+
+
+def china_moment(record_id: str, name: str, value) -> datetime:
+    """A record's "yyyy-MM-dd HH:mm:ss" China time (anything after the seconds ignored) as aware UTC."""
+    try:
+        return datetime.strptime(str(value).strip()[:19], TIME_FORMAT).replace(tzinfo=CHINA).astimezone(UTC)
+    except ValueError:
+        raise BadRecord(record_id, f"{name} is not a time as yyyy-MM-dd HH:mm:ss: {value!r}") from None
+
+
+def amount_of(record_id: str, name: str, value) -> Decimal:
+    """A record's amount (yuan or fen, as text or a JSON number) as a finite Decimal, as the platform wrote it."""
+    if isinstance(value, bool):
+        raise BadRecord(record_id, f"{name} is not an amount: {value!r}")
+    try:
+        found = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise BadRecord(record_id, f"{name} is not an amount: {value!r}") from None
+    if not found.is_finite():
+        raise BadRecord(record_id, f"{name} is not an amount: {value!r}")
+    return found

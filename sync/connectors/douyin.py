@@ -23,16 +23,23 @@ import hashlib
 import hmac
 import json
 import math
-from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
+from decimal import Decimal
 
 import requests
 
 from platforms import statuses
-from sync.connectors.base import BadRecord, Connector, Page, PermanentError, TransientError
+from sync.connectors.base import (
+    BadRecord,
+    Connector,
+    Page,
+    PermanentError,
+    TransientError,
+    amount_of,
+    china_moment,
+    china_time,
+)
 
-CHINA = timezone(timedelta(hours=8), "Asia/Shanghai")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 METHODS = {"cases": "afterSale.List", "reviews": "comment.list"}
 
 # aftersale_type (afterSale_List_response.go: 0 退货退款, 1 已发货仅退款, 2 未发货仅退款, 3 换货, 6 价保, 7 补寄;
@@ -91,10 +98,6 @@ def sign(app_secret: str, app_key: str, method: str, params_json: str, timestamp
     if sign_method == "md5":
         return hashlib.md5(pattern.encode()).hexdigest()
     return hmac.new(app_secret.encode(), pattern.encode(), hashlib.sha256).hexdigest()
-
-
-def china_time(moment: datetime) -> str:
-    return moment.astimezone(CHINA).strftime(TIME_FORMAT)
 
 
 def raise_for_answer(answer: dict) -> None:
@@ -291,22 +294,14 @@ def _china(record_id: str, holder: dict, name: str, *, required: bool = False) -
         if required:
             raise BadRecord(record_id, f"no {name}")
         return None
-    try:
-        return datetime.strptime(str(text), TIME_FORMAT).replace(tzinfo=CHINA).astimezone(UTC)
-    except ValueError as error:
-        raise BadRecord(record_id, f"{name} is not a time: {text!r}") from error
+    return china_moment(record_id, name, text)
 
 
 def _fen(record_id: str, value, name: str) -> Decimal | None:
     """An amount in fen (分) as Decimal yuan."""
     if value in (None, ""):
         return None
-    if isinstance(value, bool):
-        raise BadRecord(record_id, f"{name} is not an amount: {value!r}")
-    try:
-        fen = Decimal(str(value))
-    except InvalidOperation as error:
-        raise BadRecord(record_id, f"{name} is not an amount: {value!r}") from error
-    if not fen.is_finite() or fen != fen.to_integral_value():
+    fen = amount_of(record_id, name, value)
+    if fen != fen.to_integral_value():
         raise BadRecord(record_id, f"{name} is not a whole number of fen: {value!r}")
     return (fen / 100).quantize(Decimal("0.01"))

@@ -28,8 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
+from decimal import Decimal
 
 from sync.connectors.base import (
     BadRecord,
@@ -37,10 +36,11 @@ from sync.connectors.base import (
     Page,
     PermanentError,
     TransientError,
+    amount_of,
+    china_moment,
+    china_time,
 )
 
-CHINA = ZoneInfo("Asia/Shanghai")
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 SERVICE_LIST = "jingdong.asc.query.list"
 REFUND_APPLY_LIST = "jingdong.pop.afs.soa.refundapply.queryPageList"
 COMMENT_LIST = "jingdong.pop.PopCommentJsfService.getVenderCommentsForJos"
@@ -80,10 +80,6 @@ def sign(params: dict, secret: str) -> str:
     value, the secret on both ends, MD5 as upper-case hex. Values are signed as sent, not URL-encoded."""
     joined = "".join(f"{key}{params[key]}" for key in sorted(params) if key and params[key] not in (None, ""))
     return hashlib.md5(f"{secret}{joined}{secret}".encode()).hexdigest().upper()
-
-
-def china_time(moment: datetime) -> str:
-    return moment.astimezone(CHINA).strftime(TIME_FORMAT)
 
 
 def is_refund_application(record: dict) -> bool:
@@ -278,17 +274,7 @@ def required(record_id: str, record: dict, field: str) -> str:
 
 def amount(record_id: str, record: dict, field: str) -> Decimal | None:
     value = record.get(field)
-    if value in (None, ""):
-        return None
-    if isinstance(value, bool):
-        raise BadRecord(record_id, f"{field} is not a number: {value!r}")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise BadRecord(record_id, f"{field} is not a number: {value!r}") from None
-    if not number.is_finite():
-        raise BadRecord(record_id, f"{field} is not a number: {value!r}")
-    return number
+    return None if value in (None, "") else amount_of(record_id, field, value)
 
 
 def moment(record_id: str, record: dict, field: str, *, needed: bool = False) -> datetime | None:
@@ -304,7 +290,4 @@ def moment(record_id: str, record: dict, field: str, *, needed: bool = False) ->
     raw = str(value).strip()
     if raw.isdigit():
         return datetime.fromtimestamp(int(raw) / 1000, UTC)
-    try:
-        return datetime.strptime(raw[:19], TIME_FORMAT).replace(tzinfo=CHINA).astimezone(UTC)
-    except ValueError:
-        raise BadRecord(record_id, f"{field} is not a time: {value!r}") from None
+    return china_moment(record_id, field, raw)

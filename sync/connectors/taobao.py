@@ -20,13 +20,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, datetime
 
-from sync.connectors.base import BadRecord, Connector, ConnectorError, Page, PermanentError, TransientError
+from sync.connectors.base import (
+    BadRecord,
+    Connector,
+    ConnectorError,
+    Page,
+    PermanentError,
+    TransientError,
+    amount_of,
+    china_moment,
+    china_time,
+)
 
-CHINA = timezone(timedelta(hours=8), "GMT+8")  # "时间戳，格式为yyyy-MM-dd HH:mm:ss，时区为GMT+8" (docId=101617)
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# Times: "时间戳，格式为yyyy-MM-dd HH:mm:ss，时区为GMT+8" (docId=101617), as base.china_time writes them.
 
 # Fields the list may return (the metadata's "目前支持有" list); detail-only fields come from taobao.refund.get.
 REFUND_LIST_FIELDS = ("refund_id,tid,oid,title,buyer_nick,seller_nick,total_fee,payment,refund_fee,status,created,"
@@ -73,11 +81,6 @@ CALL_LIMIT_CODES = {"4", "5", "6", "7", "8"}
 SESSION_CODES = {"26", "27"}
 SESSION_SUB_CODES = {"invalid-sessionkey", "session-expired", "session-not-exist"}
 BAN_SECONDS = re.compile(r"(\d+)\s*more\s*seconds?", re.IGNORECASE)
-
-
-def china_time(moment: datetime) -> str:
-    """An aware moment as TOP writes it. Seconds are truncated: the platform compares whole seconds."""
-    return moment.astimezone(CHINA).strftime(TIME_FORMAT)
 
 
 def sign(params: dict, secret: str, sign_method: str = "md5") -> str:
@@ -237,7 +240,7 @@ class TaobaoConnector(Connector):
             "order_no": str(record["tid"]),
             "platform_case_id": record_id,
             "kind": self._kind(record),
-            "received_at": _time(record_id, "created", record["created"]),
+            "received_at": china_moment(record_id, "created", record["created"]),
             "platform_status": STATUS_WORDS.get(status, status),
         }
         if record.get("has_good_return") is not None:
@@ -246,10 +249,10 @@ class TaobaoConnector(Connector):
             row["buyer_nick"] = str(record["buyer_nick"])
         for ours, theirs in (("order_amount", "total_fee"), ("refund_amount", "refund_fee")):
             if record.get(theirs) not in (None, ""):
-                row[ours] = _amount(record_id, theirs, record[theirs])  # yuan with 2 decimals: "200.07"
+                row[ours] = amount_of(record_id, theirs, record[theirs])  # yuan with 2 decimals: "200.07"
         timeout = record.get("refund_remind_timeout")
         if isinstance(timeout, dict) and timeout.get("timeout") and timeout.get("exist_timeout", True) is not False:
-            row["platform_deadline_at"] = _time(record_id, "refund_remind_timeout.timeout", timeout["timeout"])
+            row["platform_deadline_at"] = china_moment(record_id, "refund_remind_timeout.timeout", timeout["timeout"])
         if record.get("reason"):
             row["reason"] = str(record["reason"])
         if record.get("desc"):
@@ -282,7 +285,7 @@ class TaobaoConnector(Connector):
             "platform_review_id": record_id,
             "order_no": str(record["tid"]),
             "rating": RATING_WORDS[result],
-            "reviewed_at": _time(record_id, "created", record["created"]),
+            "reviewed_at": china_moment(record_id, "created", record["created"]),
         }
         if record.get("nick"):
             row["buyer_nick"] = str(record["nick"])
@@ -297,21 +300,3 @@ class TaobaoConnector(Connector):
 def _true(value) -> bool:
     return value is True or str(value).lower() == "true"
 
-
-def _time(record_id: str, name: str, value) -> datetime:
-    try:
-        return datetime.strptime(str(value), TIME_FORMAT).replace(tzinfo=CHINA).astimezone(UTC)
-    except ValueError:
-        raise BadRecord(record_id, f"{name} is not a time as yyyy-MM-dd HH:mm:ss: {value!r}") from None
-
-
-def _amount(record_id: str, name: str, value) -> Decimal:
-    if isinstance(value, bool):
-        raise BadRecord(record_id, f"{name} is not an amount: {value!r}")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise BadRecord(record_id, f"{name} is not an amount: {value!r}") from None
-    if not amount.is_finite():
-        raise BadRecord(record_id, f"{name} is not an amount: {value!r}")
-    return amount

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -12,6 +14,21 @@ from sync.fakes.jd import FakeJd
 from sync.fakes.server import serve
 from sync.fakes.taobao import FakeTaobao
 from tests.conftest import user_named
+
+
+class Clock:
+    """A fake platform's notion of now, moved by the test instead of sleeping (records are stamped with it)."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
 
 SHOP_OF = {"taobao": "测试天猫店", "jd": "测试京东店", "douyin": "测试抖音店"}
 

@@ -15,20 +15,11 @@ from sync.connectors.douyin import DouyinConnector, param_json, sign
 from sync.fakes import douyin as fake_module
 from sync.fakes.douyin import FakeDouyin
 from sync.fakes.server import serve
+from tests.sync.conftest import Clock
 
 T0 = datetime(2026, 3, 2, 6, 30, 15, tzinfo=UTC)  # 14:30:15 in China
 
 
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta) -> datetime:
-        self.now += timedelta(**delta)
-        return self.now
 
 
 @pytest.fixture

@@ -15,17 +15,7 @@ from sync.connectors.base import BadRecord, Credentials, PermanentError, Transie
 from sync.connectors.jd import JdConnector, sign
 from sync.fakes.jd import COMMENT_LIST, REFUND_APPLY_LIST, SERVICE_LIST, FakeJd, china_text
 from sync.fakes.server import serve
-
-
-class Clock:
-    """The fake's clock: tests move it instead of sleeping."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
+from tests.sync.conftest import Clock
 
 T0 = datetime(2026, 3, 2, 2, 0, 0, tzinfo=UTC)  # 10:00 in Beijing
 

@@ -313,3 +313,26 @@ def test_runs_and_skipped_records_older_than_a_month_are_dropped(app, fakes):
     with app.app_context():
         assert db.session.scalars(sa.select(SyncRun.id)).all() == [recent.id]
         assert db.session.scalars(sa.select(SyncProblem.run_id)).all() == [recent.id]  # skipped again, kept once
+
+
+def test_a_record_twice_in_one_page_is_taken_once_and_the_second_logged(app, fakes):
+    taobao = fakes.platforms["taobao"]
+    refund = taobao.new_after_sale()
+    shop_id = connect(app, fakes, "taobao", sync_reviews=False)
+    with app.app_context():
+        connector = runner.connector_class("tmall")(runner.credentials_of(connection_of(shop_id)))
+    real_fetch = connector.fetch
+
+    def twice(kind, start, end, page_no):
+        page = real_fetch(kind, start, end, page_no)
+        page.records = page.records + page.records[:1]  # a platform that sends one record twice
+        return page
+
+    connector.fetch = twice
+    done = run(app, shop_id, connector=connector)
+
+    assert (done.outcome, done.created, done.skipped) == ("ok", 1, 1)
+    with app.app_context():
+        problem = db.session.scalar(sa.select(SyncProblem))
+        assert problem.record_id == refund["refund_id"] and problem.skipped
+        assert "售后单号" in problem.message  # the importers' repeated-key refusal, in the shop's language

@@ -15,19 +15,12 @@ from sync.connectors.base import BadRecord, Credentials, PermanentError, Transie
 from sync.connectors.taobao import TaobaoConnector, china_time, sign
 from sync.fakes.server import serve
 from sync.fakes.taobao import FakeTaobao, expected_sign
+from tests.sync.conftest import Clock
 
 SHOP = "南山家居旗舰店"
 T0 = datetime(2026, 3, 2, 2, 0, 0, tzinfo=UTC)  # 10:00 in China
 
 
-class Clock:
-    """The stand-in's notion of now, moved by the test (records are stamped with it)."""
-
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
